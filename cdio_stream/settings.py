@@ -1,0 +1,105 @@
+"""One settings object, built once in ``main()`` and passed down.
+
+Sources, later ones winning: built-in defaults, ``CDIO_*`` environment variables,
+command-line flags. Nothing in the library reads ``os.environ`` at import time.
+
+| setting        | env var                 | flag            | default                        |
+|----------------|-------------------------|-----------------|--------------------------------|
+| bootstrap      | CDIO_KAFKA_BOOTSTRAP    | --bootstrap     | none (start a local broker)    |
+| topics_file    | CDIO_TOPICS             | --topics        | ./topics.yaml, else packaged   |
+| cache_dir      | CDIO_CACHE_DIR          | --cache-dir     | ~/.cache/cdio-stream           |
+| log_level      | CDIO_LOG_LEVEL          | --log-level     | INFO                           |
+| torch_threads  | CDIO_TORCH_THREADS      | --torch-threads | number of CPU cores            |
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cdio_stream.errors import ConfigError
+
+__all__ = ["Settings", "default_topics_file"]
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_topics_file() -> Path:
+    """``./topics.yaml`` when present, else the copy shipped in the repository root."""
+    local = Path.cwd() / "topics.yaml"
+    if local.is_file():
+        return local
+    return Path(__file__).resolve().parent.parent / "topics.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap: str | None = None
+    topics_file: Path | None = None
+    cache_dir: Path = Path("~/.cache/cdio-stream").expanduser()
+    log_level: str = "INFO"
+    torch_threads: int = os.cpu_count() or 1
+
+    @property
+    def topics_path(self) -> Path:
+        return self.topics_file or default_topics_file()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        s = cls()
+        if env.get("CDIO_KAFKA_BOOTSTRAP"):
+            s = replace(s, bootstrap=env["CDIO_KAFKA_BOOTSTRAP"])
+        if env.get("CDIO_TOPICS"):
+            s = replace(s, topics_file=Path(env["CDIO_TOPICS"]))
+        if env.get("CDIO_CACHE_DIR"):
+            s = replace(s, cache_dir=Path(env["CDIO_CACHE_DIR"]).expanduser())
+        if env.get("CDIO_LOG_LEVEL"):
+            s = replace(s, log_level=env["CDIO_LOG_LEVEL"].upper())
+        if env.get("CDIO_TORCH_THREADS"):
+            s = replace(s, torch_threads=_positive_int("CDIO_TORCH_THREADS", env["CDIO_TORCH_THREADS"]))
+        return s.validated()
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("global settings (also CDIO_* environment variables)")
+        g.add_argument("--bootstrap", help="Kafka bootstrap servers (env CDIO_KAFKA_BOOTSTRAP)")
+        g.add_argument("--topics", type=Path, help="topics.yaml to use (env CDIO_TOPICS)")
+        g.add_argument("--cache-dir", type=Path, help="cache for Kafka jars, models (env CDIO_CACHE_DIR)")
+        g.add_argument("--log-level", choices=_LOG_LEVELS, help="log level (env CDIO_LOG_LEVEL)")
+        g.add_argument("--torch-threads", type=int, help="torch CPU threads (env CDIO_TORCH_THREADS)")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+        s = cls.from_env(env)
+        if getattr(args, "bootstrap", None):
+            s = replace(s, bootstrap=args.bootstrap)
+        if getattr(args, "topics", None):
+            s = replace(s, topics_file=args.topics)
+        if getattr(args, "cache_dir", None):
+            s = replace(s, cache_dir=args.cache_dir.expanduser())
+        if getattr(args, "log_level", None):
+            s = replace(s, log_level=args.log_level)
+        if getattr(args, "torch_threads", None):
+            s = replace(s, torch_threads=args.torch_threads)
+        return s.validated()
+
+    def validated(self) -> Settings:
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"log level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        if self.torch_threads < 1:
+            raise ConfigError(f"torch_threads must be >= 1, got {self.torch_threads}")
+        return self
+
+
+def _positive_int(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value}")
+    return value
