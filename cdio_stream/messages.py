@@ -1,0 +1,398 @@
+"""Wire formats: the one module that says how messages look on Kafka.
+
+Messages that carry a frame (Frame, Task, Assignment) keep the raw JPEG bytes as the
+Kafka value and put their metadata, an orjson object, in the ``cdio`` header. Results
+carry no image: their value is the orjson object itself. No base64, no pickle.
+
+Every metadata object has ``kind`` and ``v`` (format version). Decoding anything that
+is not exactly what we wrote raises :class:`~cdio_stream.errors.MessageError` with a
+message that says what was wrong; callers send such input to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import orjson
+
+from cdio_stream.errors import MessageError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "META_HEADER",
+    "Headers",
+    "FrameMeta",
+    "Frame",
+    "TaskFeatures",
+    "Task",
+    "Assignment",
+    "Detection",
+    "Timings",
+    "Costs",
+    "Result",
+    "encode_frame",
+    "decode_frame",
+    "encode_task",
+    "decode_task",
+    "encode_assignment",
+    "decode_assignment",
+    "encode_result",
+    "decode_result",
+    "check_jpeg",
+    "DEFAULT_MAX_FRAME_BYTES",
+]
+
+FORMAT_VERSION = 1
+META_HEADER = "cdio"
+DEFAULT_MAX_FRAME_BYTES = 4_000_000
+_MAX_META_BYTES = 64 * 1024
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    stream_id: str
+    frame_no: int
+    capture_time: float  # unix seconds at the camera / replay
+    a_req: float  # accuracy requirement A^q, mAP50 in percent
+    d_req: float  # delay requirement D^q, seconds
+    gt_ref: str | None = None  # ground-truth reference, e.g. "MVI_20011/1" (see cdio_stream.data)
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.stream_id}/{self.frame_no}"
+
+
+@dataclass(frozen=True)
+class Frame:
+    meta: FrameMeta
+    jpeg: bytes
+
+
+@dataclass(frozen=True)
+class TaskFeatures:
+    """What the preprocess agent learned about a frame (paper eq. 3 inputs)."""
+
+    complexity: float
+    complexity_scales: tuple[float, ...]
+    motion: float  # temporal feature I_t: frame-difference energy vs the previous frame
+    interarrival: float  # seconds since the previous frame of the same stream
+
+
+@dataclass(frozen=True)
+class Task:
+    frame: Frame
+    features: TaskFeatures
+    preference: float | None  # P(compute preference) from the LSTM; None if unknown
+    preprocess_s: float  # time spent in the preprocess agent
+    created_at: float  # unix seconds when the task was published
+
+    @property
+    def task_id(self) -> str:
+        return self.frame.meta.task_id
+
+
+@dataclass(frozen=True)
+class Assignment:
+    task: Task
+    server_id: str
+    policy: str
+    decision: dict[str, Any] = field(default_factory=dict)  # policy's own info (arm, estimates)
+    assigned_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
+    cls: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Timings:
+    preprocess: float = 0.0
+    queue: float = 0.0
+    transmission: float = 0.0
+    inference: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.preprocess + self.queue + self.transmission + self.inference
+
+
+@dataclass(frozen=True)
+class Costs:
+    compute: float = 0.0  # FP16 TFLOPS x inference time (paper 4.2.3)
+    bandwidth: float = 0.0  # bytes / transmission time (paper 4.2.4)
+    energy: float = 0.0  # joules (paper 4.2.5)
+
+
+@dataclass(frozen=True)
+class Result:
+    task_id: str
+    stream_id: str
+    frame_no: int
+    server_id: str
+    tier: str
+    model: str
+    a_req: float
+    d_req: float
+    payload_bytes: int
+    detections: tuple[Detection, ...]
+    accuracy: float | None  # mAP50 percent when ground truth is known
+    timings: Timings
+    costs: Costs
+    completed_at: float
+    error: str | None = None  # set when inference failed; the task still gets a result
+
+    @property
+    def delay(self) -> float:
+        return self.timings.total
+
+    @property
+    def accuracy_met(self) -> bool | None:
+        return None if self.accuracy is None else self.accuracy >= self.a_req
+
+    @property
+    def delay_met(self) -> bool:
+        return self.delay <= self.d_req
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode_frame(frame: Frame, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tuple[bytes, Headers]:
+    check_jpeg(frame.jpeg, max_frame_bytes)
+    return frame.jpeg, [(META_HEADER, _dumps({"kind": "frame", **_frame_meta(frame.meta)}))]
+
+
+def decode_frame(value: bytes | None, headers: Any, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Frame:
+    meta = _read_meta(headers, "frame")
+    jpeg = _jpeg_value(value, max_frame_bytes)
+    return Frame(meta=_parse_frame_meta(meta), jpeg=jpeg)
+
+
+def encode_task(task: Task, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tuple[bytes, Headers]:
+    check_jpeg(task.frame.jpeg, max_frame_bytes)
+    return task.frame.jpeg, [(META_HEADER, _dumps({"kind": "task", **_task_meta(task)}))]
+
+
+def decode_task(value: bytes | None, headers: Any, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Task:
+    meta = _read_meta(headers, "task")
+    return _parse_task(meta, _jpeg_value(value, max_frame_bytes))
+
+
+def encode_assignment(
+    assignment: Assignment, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+) -> tuple[bytes, Headers]:
+    a = assignment
+    check_jpeg(a.task.frame.jpeg, max_frame_bytes)
+    meta = {
+        "kind": "assignment",
+        **_task_meta(a.task),
+        "server_id": a.server_id,
+        "policy": a.policy,
+        "decision": a.decision,
+        "assigned_at": a.assigned_at,
+    }
+    return a.task.frame.jpeg, [(META_HEADER, _dumps(meta))]
+
+
+def decode_assignment(
+    value: bytes | None, headers: Any, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+) -> Assignment:
+    meta = _read_meta(headers, "assignment")
+    task = _parse_task(meta, _jpeg_value(value, max_frame_bytes))
+    decision = _get(meta, "decision", dict)
+    return Assignment(
+        task=task,
+        server_id=_get(meta, "server_id", str),
+        policy=_get(meta, "policy", str),
+        decision=decision,
+        assigned_at=_num(meta, "assigned_at"),
+    )
+
+
+def encode_result(result: Result) -> bytes:
+    data = asdict(result)
+    data["detections"] = [[*d.box, d.cls, d.score] for d in result.detections]
+    return _dumps({"kind": "result", "v": FORMAT_VERSION, **data})
+
+
+def decode_result(value: bytes | None) -> Result:
+    if not value:
+        raise MessageError("result: empty value")
+    meta = _loads(value, "result")
+    _check_kind(meta, "result")
+    dets = []
+    for i, d in enumerate(_get(meta, "detections", list)):
+        if not (isinstance(d, list) and len(d) == 6 and all(_is_num(x) for x in d)):
+            raise MessageError(f"result: detections[{i}] must be [x1, y1, x2, y2, cls, score]")
+        dets.append(
+            Detection(
+                box=(float(d[0]), float(d[1]), float(d[2]), float(d[3])), cls=int(d[4]), score=float(d[5])
+            )
+        )
+    return Result(
+        task_id=_get(meta, "task_id", str),
+        stream_id=_get(meta, "stream_id", str),
+        frame_no=_get(meta, "frame_no", int),
+        server_id=_get(meta, "server_id", str),
+        tier=_get(meta, "tier", str),
+        model=_get(meta, "model", str),
+        a_req=_num(meta, "a_req"),
+        d_req=_num(meta, "d_req"),
+        payload_bytes=_get(meta, "payload_bytes", int),
+        detections=tuple(dets),
+        accuracy=_num(meta, "accuracy", optional=True),
+        timings=_sub(meta, "timings", Timings),
+        costs=_sub(meta, "costs", Costs),
+        completed_at=_num(meta, "completed_at"),
+        error=_get(meta, "error", str, optional=True),
+    )
+
+
+def check_jpeg(data: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    """Cheap structural check: JPEG start and end markers, within the size limit.
+
+    Full decoding (which also catches corrupt entropy data) happens where the pixels
+    are needed; this check keeps obviously wrong payloads off the topics.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MessageError(f"frame: image must be bytes, got {type(data).__name__}")
+    n = len(data)
+    if n > max_frame_bytes:
+        raise MessageError(f"frame: {n} bytes exceeds the limit of {max_frame_bytes} bytes")
+    if n < 4 or bytes(data[:2]) != b"\xff\xd8":
+        raise MessageError("frame: not a JPEG (missing SOI marker FFD8)")
+    if bytes(data[-2:]) != b"\xff\xd9":
+        raise MessageError("frame: truncated JPEG (missing EOI marker FFD9)")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _frame_meta(m: FrameMeta) -> dict[str, Any]:
+    return {"v": FORMAT_VERSION, **asdict(m)}
+
+
+def _task_meta(t: Task) -> dict[str, Any]:
+    return {
+        **_frame_meta(t.frame.meta),
+        "features": asdict(t.features),
+        "preference": t.preference,
+        "preprocess_s": t.preprocess_s,
+        "created_at": t.created_at,
+    }
+
+
+def _parse_frame_meta(meta: dict[str, Any]) -> FrameMeta:
+    return FrameMeta(
+        stream_id=_get(meta, "stream_id", str),
+        frame_no=_get(meta, "frame_no", int),
+        capture_time=_num(meta, "capture_time"),
+        a_req=_num(meta, "a_req"),
+        d_req=_num(meta, "d_req"),
+        gt_ref=_get(meta, "gt_ref", str, optional=True),
+    )
+
+
+def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
+    f = _get(meta, "features", dict)
+    scales = _get(f, "complexity_scales", list)
+    if not all(_is_num(x) for x in scales):
+        raise MessageError("features.complexity_scales: must be a list of numbers")
+    features = TaskFeatures(
+        complexity=_num(f, "complexity"),
+        complexity_scales=tuple(float(x) for x in scales),
+        motion=_num(f, "motion"),
+        interarrival=_num(f, "interarrival"),
+    )
+    return Task(
+        frame=Frame(meta=_parse_frame_meta(meta), jpeg=jpeg),
+        features=features,
+        preference=_num(meta, "preference", optional=True),
+        preprocess_s=_num(meta, "preprocess_s"),
+        created_at=_num(meta, "created_at"),
+    )
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _loads(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MessageError(f"{what}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise MessageError(f"{what}: metadata must be a JSON object")
+    return data
+
+
+def _read_meta(headers: Any, kind: str) -> dict[str, Any]:
+    raw = None
+    for key, value in headers or ():
+        if key == META_HEADER:
+            raw = value
+    if raw is None:
+        raise MessageError(f"{kind}: missing '{META_HEADER}' header")
+    if len(raw) > _MAX_META_BYTES:
+        raise MessageError(f"{kind}: '{META_HEADER}' header of {len(raw)} bytes is too large")
+    meta = _loads(bytes(raw), kind)
+    _check_kind(meta, kind)
+    return meta
+
+
+def _check_kind(meta: dict[str, Any], kind: str) -> None:
+    if meta.get("kind") != kind:
+        raise MessageError(f"expected a {kind} message, got kind={meta.get('kind')!r}")
+    if meta.get("v") != FORMAT_VERSION:
+        raise MessageError(
+            f"{kind}: unsupported format version {meta.get('v')!r} (expected {FORMAT_VERSION})"
+        )
+
+
+def _jpeg_value(value: bytes | None, max_frame_bytes: int) -> bytes:
+    if value is None:
+        raise MessageError("frame: empty value (no JPEG bytes)")
+    check_jpeg(value, max_frame_bytes)
+    return bytes(value)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _get(meta: dict[str, Any], key: str, typ: type, optional: bool = False) -> Any:
+    if key not in meta or (optional and meta[key] is None):
+        if optional:
+            return None
+        raise MessageError(f"missing field '{key}'")
+    v = meta[key]
+    if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+        raise MessageError(f"field '{key}' must be {typ.__name__}, got {type(v).__name__}")
+    return v
+
+
+def _num(meta: dict[str, Any], key: str, optional: bool = False) -> Any:
+    if key not in meta or (optional and meta[key] is None):
+        if optional:
+            return None
+        raise MessageError(f"missing field '{key}'")
+    v = meta[key]
+    if not _is_num(v):
+        raise MessageError(f"field '{key}' must be a number, got {type(v).__name__}")
+    return float(v)
+
+
+def _sub(meta: dict[str, Any], key: str, cls: type) -> Any:
+    d = _get(meta, key, dict)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in d:
+            kwargs[f.name] = _num(d, f.name)
+    return cls(**kwargs)

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import orjson
+import pytest
+
+from cdio_stream.errors import MessageError
+from cdio_stream.messages import (
+    META_HEADER,
+    Assignment,
+    Costs,
+    Detection,
+    Frame,
+    FrameMeta,
+    Result,
+    Task,
+    TaskFeatures,
+    Timings,
+    decode_assignment,
+    decode_frame,
+    decode_result,
+    decode_task,
+    encode_assignment,
+    encode_frame,
+    encode_result,
+    encode_task,
+)
+
+
+def make_jpeg(h: int = 27, w: int = 48) -> bytes:
+    img = np.random.default_rng(0).integers(0, 255, size=(h, w, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+@pytest.fixture
+def frame() -> Frame:
+    meta = FrameMeta(stream_id="MVI_20011", frame_no=7, capture_time=1.7e9, a_req=63.5, d_req=0.4, gt_ref="MVI_20011/7")
+    return Frame(meta=meta, jpeg=make_jpeg())
+
+
+@pytest.fixture
+def task(frame: Frame) -> Task:
+    features = TaskFeatures(complexity=0.12, complexity_scales=(0.05, 0.04, 0.03), motion=0.01, interarrival=0.04)
+    return Task(frame=frame, features=features, preference=0.8, preprocess_s=0.001, created_at=1.7e9 + 0.01)
+
+
+def meta_of(headers) -> dict:
+    return orjson.loads(dict(headers)[META_HEADER])
+
+
+def with_meta(headers, **changes) -> list:
+    meta = meta_of(headers)
+    for k, v in changes.items():
+        if v is KeyError:
+            del meta[k]
+        else:
+            meta[k] = v
+    return [(META_HEADER, orjson.dumps(meta))]
+
+
+class TestRoundTrip:
+    def test_frame(self, frame):
+        value, headers = encode_frame(frame)
+        assert value == frame.jpeg  # raw JPEG as the value: no base64
+        assert decode_frame(value, headers) == frame
+
+    def test_frame_without_ground_truth(self, frame):
+        f = Frame(meta=FrameMeta("cam", 1, 1.0, 50.0, 0.2), jpeg=frame.jpeg)
+        assert decode_frame(*encode_frame(f)).meta.gt_ref is None
+
+    def test_task(self, task):
+        assert decode_task(*encode_task(task)) == task
+
+    def test_task_without_preference(self, task):
+        t = Task(task.frame, task.features, None, 0.0, 2.0)
+        assert decode_task(*encode_task(t)).preference is None
+
+    def test_assignment(self, task):
+        a = Assignment(task=task, server_id="edge-2", policy="cdio", decision={"arm": [1, 2], "ucb": 0.5}, assigned_at=3.0)
+        assert decode_assignment(*encode_assignment(a)) == a
+
+    def test_result(self):
+        r = Result(
+            task_id="cam/1",
+            stream_id="cam",
+            frame_no=1,
+            server_id="cloud",
+            tier="cloud",
+            model="cloud",
+            a_req=60.0,
+            d_req=0.3,
+            payload_bytes=12345,
+            detections=(Detection((1.0, 2.0, 30.5, 40.25), 2, 0.9),),
+            accuracy=71.2,
+            timings=Timings(preprocess=0.001, queue=0.01, transmission=0.002, inference=0.05),
+            costs=Costs(compute=1.2, bandwidth=3e7, energy=0.4),
+            completed_at=5.0,
+        )
+        back = decode_result(encode_result(r))
+        assert back == r
+        assert back.delay == pytest.approx(0.063)
+        assert back.accuracy_met is True and back.delay_met is True
+
+
+class TestBadInput:
+    def test_non_jpeg_bytes(self, frame):
+        _, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="not a JPEG"):
+            decode_frame(b"\x89PNG\r\n\x1a\n" + b"0" * 100, headers)
+
+    def test_truncated_jpeg(self, frame):
+        value, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="truncated"):
+            decode_frame(value[: len(value) // 2], headers)
+
+    def test_empty_value(self, frame):
+        _, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="empty"):
+            decode_frame(None, headers)
+
+    def test_oversize(self, frame):
+        value, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="exceeds the limit"):
+            decode_frame(value, headers, max_frame_bytes=len(value) - 1)
+        with pytest.raises(MessageError, match="exceeds the limit"):
+            encode_frame(frame, max_frame_bytes=100)
+
+    def test_missing_header(self, frame):
+        with pytest.raises(MessageError, match="missing 'cdio' header"):
+            decode_frame(frame.jpeg, [("other", b"x")])
+
+    def test_header_not_json(self, frame):
+        with pytest.raises(MessageError, match="not valid JSON"):
+            decode_frame(frame.jpeg, [(META_HEADER, b"{nope")])
+
+    def test_missing_field(self, frame):
+        value, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="missing field 'a_req'"):
+            decode_frame(value, with_meta(headers, a_req=KeyError))
+
+    def test_wrong_types(self, frame):
+        value, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="'frame_no' must be int"):
+            decode_frame(value, with_meta(headers, frame_no="7"))
+        with pytest.raises(MessageError, match="'frame_no' must be int"):
+            decode_frame(value, with_meta(headers, frame_no=True))
+        with pytest.raises(MessageError, match="'d_req' must be a number"):
+            decode_frame(value, with_meta(headers, d_req=[1]))
+
+    def test_wrong_kind_and_version(self, frame, task):
+        value, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match="expected a task message"):
+            decode_task(value, headers)
+        with pytest.raises(MessageError, match="unsupported format version"):
+            decode_frame(value, with_meta(headers, v=99))
+
+    def test_bad_task_features(self, task):
+        value, headers = encode_task(task)
+        meta = meta_of(headers)
+        meta["features"]["complexity_scales"] = ["a"]
+        with pytest.raises(MessageError, match="complexity_scales"):
+            decode_task(value, [(META_HEADER, orjson.dumps(meta))])
+
+    def test_bad_result(self):
+        with pytest.raises(MessageError, match="empty"):
+            decode_result(b"")
+        with pytest.raises(MessageError, match="not valid JSON"):
+            decode_result(b"\xff\xfe")
+        with pytest.raises(MessageError, match="JSON object"):
+            decode_result(b"[1,2]")
+        good = orjson.loads(
+            encode_result(
+                Result("a/1", "a", 1, "edge-1", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0)
+            )
+        )
+        good["detections"] = [[1, 2, 3]]
+        with pytest.raises(MessageError, match=r"detections\[0\]"):
+            decode_result(orjson.dumps(good))

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdio_stream.cli import build_parser
+from cdio_stream.errors import ConfigError
+from cdio_stream.settings import Settings
+
+
+class TestSettings:
+    def test_env_then_flags(self):
+        env = {"CDIO_KAFKA_BOOTSTRAP": "k:9092", "CDIO_LOG_LEVEL": "debug", "CDIO_TORCH_THREADS": "3"}
+        s = Settings.from_env(env)
+        assert (s.bootstrap, s.log_level, s.torch_threads) == ("k:9092", "DEBUG", 3)
+        args = build_parser().parse_args(["--bootstrap", "other:1", "--cache-dir", "/tmp/c", "topics", "list"])
+        s2 = Settings.from_args(args, env)
+        assert s2.bootstrap == "other:1"
+        assert s2.cache_dir == Path("/tmp/c")
+        assert s2.torch_threads == 3
+
+    def test_bad_env_named(self):
+        with pytest.raises(ConfigError, match="CDIO_TORCH_THREADS"):
+            Settings.from_env({"CDIO_TORCH_THREADS": "many"})
+        with pytest.raises(ConfigError, match="log level"):
+            Settings.from_env({"CDIO_LOG_LEVEL": "LOUD"})
