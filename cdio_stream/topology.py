@@ -20,7 +20,7 @@ from cdio_stream.errors import ConfigError
 __all__ = ["TopicSpec", "ServerSpec", "Topology", "load_topology", "parse_topology", "TIERS"]
 
 TIERS = ("edge", "cloud")
-CORE_TOPICS = ("frames", "tasks", "results", "dead_letter")
+CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_ROOM = 64 * 1024  # bytes allowed on top of the frame for headers and envelope
@@ -31,9 +31,10 @@ class TopicSpec:
     name: str  # full name, prefix included
     partitions: int
     retention_ms: int | None = None
+    compacted: bool = False  # keep the latest record per key instead of deleting by age
 
     def config(self, max_message_bytes: int | None = None) -> dict[str, str]:
-        cfg: dict[str, str] = {}
+        cfg: dict[str, str] = {"cleanup.policy": "compact"} if self.compacted else {}
         if self.retention_ms is not None:
             cfg["retention.ms"] = str(self.retention_ms)
         if max_message_bytes is not None:
@@ -56,6 +57,7 @@ class Topology:
     tasks: TopicSpec
     results: TopicSpec
     dead_letter: TopicSpec
+    scheduler_state: TopicSpec
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -87,7 +89,7 @@ class Topology:
         return self.max_frame_bytes + HEADER_ROOM
 
     def all_topics(self) -> list[TopicSpec]:
-        core = [self.frames, self.tasks, self.results, self.dead_letter]
+        core = [self.frames, self.tasks, self.results, self.dead_letter, self.scheduler_state]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
     def with_prefix(self, prefix: str) -> Topology:
@@ -104,6 +106,7 @@ class Topology:
             tasks=swap(self.tasks),
             results=swap(self.results),
             dead_letter=swap(self.dead_letter),
+            scheduler_state=swap(self.scheduler_state),
         )
 
 
@@ -171,6 +174,7 @@ def parse_topology(raw: Any) -> Topology:
         tasks=specs["tasks"],
         results=specs["results"],
         dead_letter=specs["dead_letter"],
+        scheduler_state=specs["scheduler_state"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,
@@ -182,8 +186,11 @@ def parse_topology(raw: Any) -> Topology:
 
 def _topic(raw: Any, where: str, prefix: str) -> TopicSpec:
     m = _mapping(raw, where)
-    _only(m, {"name", "partitions", "retention_ms"}, where)
+    _only(m, {"name", "partitions", "retention_ms", "compacted"}, where)
     name = _required(m, "name", where)
+    compacted = m.get("compacted", False)
+    if not isinstance(compacted, bool):
+        raise ConfigError(f"{where}.compacted: must be true or false")
     if not isinstance(name, str):
         raise ConfigError(f"{where}.name: must be a string")
     _check_name(name, f"{where}.name")
@@ -191,6 +198,7 @@ def _topic(raw: Any, where: str, prefix: str) -> TopicSpec:
         name=prefix + name,
         partitions=_positive_int(m.get("partitions", 1), f"{where}.partitions"),
         retention_ms=_optional_positive_int(m.get("retention_ms"), f"{where}.retention_ms"),
+        compacted=compacted,
     )
 
 

@@ -25,7 +25,8 @@ class TestShippedFile:
         assert t.frames.name == "cdio.frames"
         assert t.assignment_topic("edge-1").name == "cdio.assign.edge-1"
         names = [x.name for x in t.all_topics()]
-        assert len(names) == len(set(names)) == 4 + 5
+        assert len(names) == len(set(names)) == 5 + 5
+        assert t.scheduler_state.config() == {"cleanup.policy": "compact"}
 
     def test_with_prefix_renames_every_topic(self):
         t = load_topology(REPO_TOPICS).with_prefix("test-1.")
@@ -39,13 +40,19 @@ class TestValidation:
         ("mutate", "message"),
         [
             (lambda r: r["topics"].pop("results"), "topics.results: missing"),
-            (lambda r: r["topics"]["frames"].update(partitions=0), "topics.frames.partitions: must be a positive integer"),
+            (
+                lambda r: r["topics"]["frames"].update(partitions=0),
+                "topics.frames.partitions: must be a positive integer",
+            ),
             (lambda r: r["topics"]["tasks"].update(name="bad name!"), "topics.tasks.name"),
             (lambda r: r["topics"]["frames"].update(colour="red"), "topics.frames.colour: unknown key"),
             (lambda r: r["servers"][0].update(tier="fog"), r"servers\[0\].tier: must be one of edge, cloud"),
             (lambda r: r["servers"][1].update(id="edge-1"), "duplicate id"),
             (lambda r: r["servers"][2].pop("device"), r"servers\[2\].device: missing"),
-            (lambda r: r.update(servers=[s for s in r["servers"] if s["tier"] == "edge"]), "at least one cloud"),
+            (
+                lambda r: r.update(servers=[s for s in r["servers"] if s["tier"] == "edge"]),
+                "at least one cloud",
+            ),
             (lambda r: r["assignments"].update(name="assign"), "assignments.name"),
             (lambda r: r["limits"].update(max_frame_bytes="big"), "limits.max_frame_bytes"),
             (lambda r: r.update(versoin=1), "versoin: unknown key"),
