@@ -78,7 +78,7 @@ class TaskFeatures:
     complexity: float
     complexity_scales: tuple[float, ...]
     motion: float  # temporal feature I_t: frame-difference energy vs the previous frame
-    interarrival: float  # seconds since the previous frame of the same stream
+    inter_arrival: float  # seconds since the previous frame of the same stream
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,7 @@ def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
         complexity=_num(f, "complexity"),
         complexity_scales=tuple(float(x) for x in scales),
         motion=_num(f, "motion"),
-        interarrival=_num(f, "interarrival"),
+        inter_arrival=_num(f, "inter_arrival"),
     )
     return Task(
         frame=Frame(meta=_parse_frame_meta(meta), jpeg=jpeg),

@@ -7,6 +7,7 @@ command-line flags. Nothing in the library reads ``os.environ`` at import time.
 |----------------|-------------------------|-----------------|--------------------------------|
 | bootstrap      | CDIO_KAFKA_BOOTSTRAP    | --bootstrap     | none (start a local broker)    |
 | topics_file    | CDIO_TOPICS             | --topics        | ./topics.yaml, else packaged   |
+| topic_prefix   | CDIO_TOPIC_PREFIX       | --topic-prefix  | the prefix in topics.yaml      |
 | cache_dir      | CDIO_CACHE_DIR          | --cache-dir     | ~/.cache/cdio-stream           |
 | log_level      | CDIO_LOG_LEVEL          | --log-level     | INFO                           |
 | torch_threads  | CDIO_TORCH_THREADS      | --torch-threads | number of CPU cores            |
@@ -21,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cdio_stream.errors import ConfigError
+from cdio_stream.topology import Topology, load_topology
 
 __all__ = ["Settings", "default_topics_file"]
 
@@ -39,6 +41,7 @@ def default_topics_file() -> Path:
 class Settings:
     bootstrap: str | None = None
     topics_file: Path | None = None
+    topic_prefix: str | None = None
     cache_dir: Path = Path("~/.cache/cdio-stream").expanduser()
     log_level: str = "INFO"
     torch_threads: int = os.cpu_count() or 1
@@ -46,6 +49,11 @@ class Settings:
     @property
     def topics_path(self) -> Path:
         return self.topics_file or default_topics_file()
+
+    def topology(self) -> Topology:
+        """topics.yaml, validated, with the prefix override applied."""
+        topology = load_topology(self.topics_path)
+        return topology if self.topic_prefix is None else topology.with_prefix(self.topic_prefix)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +63,8 @@ class Settings:
             s = replace(s, bootstrap=env["CDIO_KAFKA_BOOTSTRAP"])
         if env.get("CDIO_TOPICS"):
             s = replace(s, topics_file=Path(env["CDIO_TOPICS"]))
+        if env.get("CDIO_TOPIC_PREFIX") is not None:
+            s = replace(s, topic_prefix=env["CDIO_TOPIC_PREFIX"])
         if env.get("CDIO_CACHE_DIR"):
             s = replace(s, cache_dir=Path(env["CDIO_CACHE_DIR"]).expanduser())
         if env.get("CDIO_LOG_LEVEL"):
@@ -68,6 +78,9 @@ class Settings:
         g = parser.add_argument_group("global settings (also CDIO_* environment variables)")
         g.add_argument("--bootstrap", help="Kafka bootstrap servers (env CDIO_KAFKA_BOOTSTRAP)")
         g.add_argument("--topics", type=Path, help="topics.yaml to use (env CDIO_TOPICS)")
+        g.add_argument(
+            "--topic-prefix", help="override the topic prefix of topics.yaml (env CDIO_TOPIC_PREFIX)"
+        )
         g.add_argument("--cache-dir", type=Path, help="cache for Kafka jars, models (env CDIO_CACHE_DIR)")
         g.add_argument("--log-level", choices=_LOG_LEVELS, help="log level (env CDIO_LOG_LEVEL)")
         g.add_argument("--torch-threads", type=int, help="torch CPU threads (env CDIO_TORCH_THREADS)")
@@ -79,6 +92,8 @@ class Settings:
             s = replace(s, bootstrap=args.bootstrap)
         if getattr(args, "topics", None):
             s = replace(s, topics_file=args.topics)
+        if getattr(args, "topic_prefix", None) is not None:
+            s = replace(s, topic_prefix=args.topic_prefix)
         if getattr(args, "cache_dir", None):
             s = replace(s, cache_dir=args.cache_dir.expanduser())
         if getattr(args, "log_level", None):

@@ -38,9 +38,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             import asyncio
 
             from cdio_stream.kafka.admin import create_topics
-            from cdio_stream.topology import load_topology
 
-            report = asyncio.run(create_topics(broker.bootstrap, load_topology(settings.topics_path)))
+            report = asyncio.run(create_topics(broker.bootstrap, settings.topology()))
             print(f"created {len(report.created)} topics", flush=True)
         print(f"Kafka broker ready: bootstrap {broker.bootstrap}", flush=True)
         print(f"  export CDIO_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)

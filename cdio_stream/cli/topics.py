@@ -7,7 +7,6 @@ import asyncio
 
 from cdio_stream.errors import ConfigError
 from cdio_stream.settings import Settings
-from cdio_stream.topology import load_topology
 
 __all__ = ["register", "run"]
 
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cdio_stream.kafka.admin import topic_configs
 
-    topology = load_topology(settings.topics_path)
+    topology = settings.topology()
     if args.action == "list":
         for spec, cfg in topic_configs(topology):
             extra = " ".join(f"{k}={v}" for k, v in cfg.items())

@@ -41,7 +41,7 @@ def frame() -> Frame:
 
 @pytest.fixture
 def task(frame: Frame) -> Task:
-    features = TaskFeatures(complexity=0.12, complexity_scales=(0.05, 0.04, 0.03), motion=0.01, interarrival=0.04)
+    features = TaskFeatures(complexity=0.12, complexity_scales=(0.05, 0.04, 0.03), motion=0.01, inter_arrival=0.04)
     return Task(frame=frame, features=features, preference=0.8, preprocess_s=0.001, created_at=1.7e9 + 0.01)
 
 
