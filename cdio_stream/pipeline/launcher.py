@@ -1,0 +1,124 @@
+"""Start and stop pipeline worker processes (the demo and the integration tests use it).
+
+Each worker is ``python -m cdio_stream.cli worker ROLE ...`` in its own process, with
+the broker, topic prefix and cache passed through ``CDIO_*`` environment variables and
+its output in a log file. ``check()`` raises as soon as a worker died; ``stop()`` sends
+SIGTERM (Faust shuts down cleanly: the scheduler saves its state), then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdio_stream.errors import CdioError
+from cdio_stream.settings import Settings
+
+__all__ = ["WorkerSpec", "WorkerProcess", "Launcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    role: str
+    args: tuple[str, ...] = ()  # extra `cdio-stream worker` flags, e.g. ("--server", "edge-1")
+
+    @property
+    def name(self) -> str:
+        if self.role == "inference" and "--server" in self.args:
+            return f"inference-{self.args[self.args.index('--server') + 1]}"
+        return self.role
+
+
+@dataclass
+class WorkerProcess:
+    spec: WorkerSpec
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Launcher:
+    settings: Settings
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = {**os.environ, **self.extra_env}
+        env.update(
+            CDIO_KAFKA_BOOTSTRAP=s.bootstrap or "",
+            CDIO_TOPICS=str(s.topics_path),
+            CDIO_CACHE_DIR=str(s.cache_dir),
+            CDIO_LOG_LEVEL=s.log_level,
+            CDIO_TORCH_THREADS=str(s.torch_threads),
+        )
+        if s.topic_prefix is not None:
+            env["CDIO_TOPIC_PREFIX"] = s.topic_prefix
+        return env
+
+    def start(self, spec: WorkerSpec) -> WorkerProcess:
+        if spec.name in self.workers and self.workers[spec.name].proc.poll() is None:
+            raise CdioError(f"worker {spec.name} is already running")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{spec.name}.log"
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cdio_stream.cli", "worker", spec.role, *spec.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+                start_new_session=True,  # Ctrl-C in the terminal reaches us, not each worker
+            )
+        wp = WorkerProcess(spec, proc, log_path)
+        self.workers[spec.name] = wp
+        log.info("started worker %s (pid %d, log %s)", spec.name, proc.pid, log_path)
+        return wp
+
+    def check(self) -> None:
+        """Raise CdioError naming the first worker that exited, with its log tail."""
+        for name, wp in self.workers.items():
+            code = wp.proc.poll()
+            if code is not None:
+                raise CdioError(f"worker {name} exited with code {code}; its log ends:\n{wp.log_tail()}")
+
+    def stop(self, name: str, timeout_s: float = 30.0) -> int | None:
+        wp = self.workers.pop(name)
+        return _terminate(wp.proc, timeout_s)
+
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        procs = list(self.workers.values())
+        self.workers.clear()
+        for wp in procs:
+            if wp.proc.poll() is None:
+                wp.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for wp in procs:
+            _terminate(wp.proc, max(0.1, deadline - time.monotonic()))
+
+
+def _terminate(proc: subprocess.Popen, timeout_s: float) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("worker pid %d ignored SIGTERM for %.0f s; killing it", proc.pid, timeout_s)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode

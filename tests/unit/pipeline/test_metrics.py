@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cdio_stream.messages import Costs, Result, Timings, encode_result
+from cdio_stream.pipeline.metrics import LiveMetrics, PrometheusCollector
+
+
+def result(i: int, server: str, accuracy: float | None, a_req: float, delay: float, d_req: float) -> Result:
+    return Result(
+        task_id=f"s/{i}",
+        stream_id="s",
+        frame_no=i,
+        server_id=server,
+        tier="cloud" if server == "cloud" else "edge",
+        model="m",
+        a_req=a_req,
+        d_req=d_req,
+        payload_bytes=1000,
+        detections=(),
+        accuracy=accuracy,
+        timings=Timings(preprocess=0.0, queue=0.0, transmission=0.0, inference=delay),
+        costs=Costs(compute=2.0, bandwidth=8e6, energy=1.0),
+        completed_at=0.0,
+    )
+
+
+class TestLiveMetrics:
+    def test_paper_metrics(self):
+        m = LiveMetrics()
+        m.add(result(1, "edge-1", 70.0, 60.0, 0.1, 0.3))  # both met
+        m.add(result(2, "edge-1", 50.0, 60.0, 0.5, 0.3))  # neither
+        m.add(result(3, "cloud", 80.0, 60.0, 0.2, 0.3))  # both met
+        m.add(result(4, "cloud", None, 60.0, 0.2, 0.3))  # no ground truth: delay only
+        s = m.summary()
+        assert s["tasks"] == 4
+        assert s["mean_accuracy"] == pytest.approx(200 / 3)
+        assert s["accuracy_success_rate"] == pytest.approx(2 / 3)
+        assert s["delay_success_rate"] == pytest.approx(3 / 4)
+        assert s["mean_delay_s"] == pytest.approx(0.25)
+        assert s["mean_compute_tflop"] == 2.0
+        assert s["mean_bandwidth_mbps"] == 8.0
+        assert s["edge_share"] == 0.5
+        assert m.stage_percentiles()["inference"][0] == pytest.approx(0.2)
+        assert "mean delay (ms)" in m.table()
+
+    def test_duplicates_counted_once(self):
+        m = LiveMetrics()
+        r = result(1, "edge-1", 70.0, 60.0, 0.1, 0.3)
+        m.add_encoded(encode_result(r))
+        m.add_encoded(encode_result(r))
+        assert m.count == 1 and m.duplicates == 1
+
+    def test_empty_run_is_nan_not_an_error(self):
+        s = LiveMetrics().summary()
+        assert s["tasks"] == 0 and math.isnan(s["mean_accuracy"])
+
+    def test_prometheus_collector(self):
+        m = LiveMetrics()
+        m.add(result(1, "cloud", 70.0, 60.0, 0.1, 0.3))
+        families = {f.name: f for f in PrometheusCollector(m).collect()}
+        assert families["cdio_tasks"].samples[0].value == 1
+        assert families["cdio_server_tasks"].samples[0].labels == {"server": "cloud"}
