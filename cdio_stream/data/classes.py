@@ -1,0 +1,48 @@
+"""The UA-DETRAC object classes and weather conditions: the one place that defines them.
+
+Class ids are the index in :data:`DETRAC_CLASSES` and are what detectors are trained on
+and what ground truth uses everywhere in the project:
+
+======  =========  ==============================================
+ id      name       in UA-DETRAC's ``vehicle_type`` attribute
+======  =========  ==============================================
+ 0       car        ``car``
+ 1       bus        ``bus``
+ 2       van        ``van``
+ 3       others     ``others`` (trucks, tankers, anything else)
+======  =========  ==============================================
+
+Weather values are spelled as in the dataset's ``sence_weather`` attribute.
+"""
+
+from __future__ import annotations
+
+from cdio_stream.errors import DatasetError
+
+__all__ = ["DETRAC_CLASSES", "WEATHERS", "CLASS_IDS", "class_id", "class_name"]
+
+#: Vehicle types in class-id order (car=0, bus=1, van=2, others=3).
+DETRAC_CLASSES: tuple[str, ...] = ("car", "bus", "van", "others")
+
+#: The four weather conditions of UA-DETRAC (paper 4.1.1).
+WEATHERS: tuple[str, ...] = ("sunny", "cloudy", "rainy", "night")
+
+#: Vehicle type name -> class id.
+CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(DETRAC_CLASSES)}
+
+
+def class_id(vehicle_type: str) -> int:
+    """Class id of a UA-DETRAC ``vehicle_type`` value; DatasetError for an unknown type."""
+    try:
+        return CLASS_IDS[vehicle_type]
+    except KeyError:
+        raise DatasetError(
+            f"unknown vehicle type {vehicle_type!r} (expected one of {', '.join(DETRAC_CLASSES)})"
+        ) from None
+
+
+def class_name(cid: int) -> str:
+    """Vehicle type name of a class id; DatasetError when out of range."""
+    if not 0 <= cid < len(DETRAC_CLASSES):
+        raise DatasetError(f"class id {cid} out of range 0..{len(DETRAC_CLASSES) - 1}")
+    return DETRAC_CLASSES[cid]
