@@ -1,0 +1,85 @@
+"""The whole RPP step for a batch of frames: features, history, preference.
+
+:class:`RppPipeline` is what a preprocess worker holds: a :class:`FeatureExtractor`, a
+:class:`StreamHistory` and either a trained :class:`PreferencePredictor` (one batched
+LSTM call per :meth:`RppPipeline.process`) or, without one, the fixed
+:func:`rule_preference`. It keeps no module-level state; one object per worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cdio_stream.errors import ConfigError
+from cdio_stream.rpp.features import FeatureConfig, FeatureExtractor, StreamHistory, TaskFeatures
+from cdio_stream.rpp.rule import Preference, preference_of, rule_preference
+
+if TYPE_CHECKING:  # torch-backed; imported by the caller that has a checkpoint
+    from cdio_stream.rpp.predictor import PreferencePredictor
+
+__all__ = ["FrameTask", "RppDecision", "RppPipeline"]
+
+
+@dataclass(frozen=True)
+class FrameTask:
+    stream: str
+    capture_time: float
+    frame: bytes | np.ndarray  # JPEG bytes or a grey/BGR image
+    a_req: float
+    d_req: float
+
+
+@dataclass(frozen=True)
+class RppDecision:
+    features: TaskFeatures
+    preference: Preference
+    probability: float | None  # P(compute) from the LSTM; None when the rule decided
+
+
+class RppPipeline:
+    """Frames in, preferences out; per-stream state bounded by ``max_streams``."""
+
+    def __init__(
+        self,
+        predictor: PreferencePredictor | None = None,
+        *,
+        config: FeatureConfig | None = None,
+        seq_len: int = 8,
+        max_streams: int = 1024,
+    ) -> None:
+        config = config or FeatureConfig()
+        if predictor is not None:
+            if predictor.feature_config is not None and predictor.feature_config != config:
+                raise ConfigError(
+                    f"feature config {config} differs from the checkpoint's {predictor.feature_config}"
+                )
+            if predictor.n_features != config.n_features:
+                raise ConfigError(
+                    f"checkpoint expects {predictor.n_features} features, config gives {config.n_features}"
+                )
+            seq_len = predictor.seq_len
+        self.predictor = predictor
+        self.extractor = FeatureExtractor(config, max_streams=max_streams)
+        self.history = StreamHistory(seq_len, max_streams=max_streams)
+
+    def process(self, tasks: Sequence[FrameTask]) -> list[RppDecision]:
+        """Decide a batch of frames (in capture order within each stream)."""
+        feats: list[TaskFeatures] = []
+        seqs: list[np.ndarray] = []
+        for t in tasks:
+            f = self.extractor.extract(t.stream, t.capture_time, t.frame, t.a_req, t.d_req)
+            feats.append(f)
+            seqs.append(self.history.append(t.stream, f))
+        if self.predictor is None:
+            return [RppDecision(f, rule_preference(f), None) for f in feats]
+        if not seqs:
+            return []
+        probs = self.predictor.predict_proba(np.stack(seqs))
+        thr = self.predictor.threshold
+        return [
+            RppDecision(f, preference_of(float(p), thr), float(p)) for f, p in zip(feats, probs, strict=True)
+        ]
