@@ -20,7 +20,10 @@ first two steps. An image needs at least ``block ** n_steps`` pixels per side.
 Pixel values are normalised to [0, 1] (uint8 / 255; float images must already be in
 [0, 1]), so numbers are comparable across images. Known values: a constant image has
 C = 0; a 0/1 checkerboard of k-pixel squares (k = block^j) has C_j = 1/8 and every other
-term 0; uniform white noise has C_0 ~ 3/8 * var and C_n ~ C_0 / block^(2n).
+term 0; uniform white noise has C_0 ~ 3/8 * var and C_n ~ C_0 / block^(2n). On 240x135
+images (5 steps) the total grows from smooth to structured: constant 0 < linear ramp
+7e-4 < natural-like 1/f^2 field ~8e-3 (UA-DETRAC frames at 1/4 size: ~8e-3) < 4-pixel
+stripes 0.125; white noise scores 0.04, almost all of it at n = 0.
 
 Speed: frames usually arrive as JPEG; :func:`decode_gray` decodes at 1/2, 1/4 or 1/8
 size directly in libjpeg (``IMREAD_REDUCED_GRAYSCALE_*``), which is close to a block
