@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +39,7 @@ from cdio_stream.data.synth_traffic import TrafficSim
 from cdio_stream.errors import ConfigError
 
 __all__ = [
+    "write_video",
     "SynthConfig",
     "SyntheticSequence",
     "SynthFrame",
@@ -272,3 +273,34 @@ def _clip(box: tuple[float, float, float, float], w: int, h: int) -> tuple[float
 
 def _area(b: tuple[float, float, float, float]) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def write_video(
+    path: str | Path,
+    config: SynthConfig = SynthConfig(sequences=1),  # noqa: B008 - frozen dataclass, safe as a default
+    *,
+    sequence: int = 0,
+) -> Path:
+    """Write one synthetic sequence as a video file (e.g. to feed a camera gateway).
+
+    The codec follows the extension: ``.avi`` -> Motion-JPEG, ``.mp4`` -> MPEG-4 Part 2.
+    Plays at ``config.fps``; ``config.frames`` frames of scene number ``sequence``.
+    """
+    config = config.validated()
+    path = Path(path)
+    fourcc = {".avi": "MJPG", ".mp4": "mp4v"}.get(path.suffix.lower())
+    if fourcc is None:
+        raise ConfigError(f"video file must end in .avi or .mp4, got {path.name}")
+    scenes = scenes_for(replace(config, sequences=max(config.sequences, sequence + 1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*fourcc), config.fps, (config.width, config.height)
+    )
+    if not writer.isOpened():
+        raise ConfigError(f"OpenCV cannot write {path} with codec {fourcc}")
+    try:
+        for frame in SyntheticSequence(scenes[sequence]).frames(config.frames):
+            writer.write(frame.image)
+    finally:
+        writer.release()
+    return path
