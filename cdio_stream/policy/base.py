@@ -1,0 +1,257 @@
+"""The one policy interface shared by the simulator, the live scheduler and the benchmarks.
+
+A *slot* is a short batch of tasks (1..64 typically). ``assign(tasks, state)`` returns one
+:class:`Decision` per task, each naming exactly one server (constraint C3 of eq. 8), in the
+order the tasks should be dispatched (tasks bound for the same server queue in that order).
+``feedback(items)`` takes per-task outcomes, in any order and at any later time, possibly
+for tasks decided before a restart. ``state_bytes()`` / ``Policy.from_state_bytes(b)``
+persist and restore everything a policy has learned (see :mod:`cdio_stream.policy.codec`).
+
+Public methods validate and delegate to protected hooks (``_assign``, ``_feedback``,
+``_get_state``, ``_set_state``), which subclasses implement. Importing this module pulls
+in no torch, faust or Kafka client.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cdio_stream.errors import ConfigError, MessageError
+from cdio_stream.policy.codec import decode_state, encode_state
+from cdio_stream.topology import TIERS, ServerSpec
+
+__all__ = [
+    "ServerSpec",
+    "SlotTask",
+    "ServerState",
+    "SystemState",
+    "Decision",
+    "Feedback",
+    "Policy",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotTask:
+    """What a policy knows about one task when it decides."""
+
+    task_id: str
+    stream_id: str
+    payload_bytes: int  # bytes to send (JPEG)
+    complexity: float  # spatial complexity C (eq. 2)
+    preference: float | None  # P(compute preference) from RPP in [0, 1]; None if unknown
+    a_req: float  # accuracy requirement A^q, mAP50 percent
+    d_req: float  # delay requirement D^q, seconds, counted from arrival_time
+    arrival_time: float  # seconds, same clock as SystemState.time (capture time)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """What the scheduler knows about one server at decision time; None = unknown."""
+
+    server_id: str
+    queue_length: int = 0  # tasks sent to it and not finished
+    queue_delay_s: float | None = None  # wait before a newly arriving task would start
+    bandwidth_bps: float | None = None  # current estimate of its link's rate
+    link_backlog_s: float = 0.0  # time until its link is free to start a new transfer
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class SystemState:
+    time: float  # now, seconds
+    servers: tuple[ServerState, ...] = ()
+
+    def server(self, server_id: str) -> ServerState:
+        for s in self.servers:
+            if s.server_id == server_id:
+                return s
+        return ServerState(server_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    task_id: str
+    server_id: str
+    quality: float = 1.0  # JPEG bitrate scale in (0, 1] to send at; only DAO lowers it
+    info: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, for logs / Assignment
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Semi-bandit feedback for one task (paper 4.1.3 delay parts, 4.2.3-4.2.5 costs)."""
+
+    task_id: str
+    server_id: str
+    accuracy: float | None  # mAP50 percent; None when no ground truth
+    preprocess_s: float
+    queue_s: float  # all waiting: slot, link and server queues
+    transmission_s: float  # start of transfer to last packet received
+    inference_s: float
+    total_s: float  # end-to-end delay from arrival
+    compute_tflop: float  # FP16 TFLOPS x inference time
+    bandwidth_bps: float  # bits sent / transmission time
+    energy_j: float
+    payload_bytes: int
+    acc_ok: bool | None  # accuracy >= A^q (C1); None when accuracy unknown
+    delay_ok: bool  # total <= D^q (C2)
+
+    @classmethod
+    def measured(
+        cls,
+        task_id: str,
+        server_id: str,
+        *,
+        accuracy: float | None,
+        a_req: float,
+        d_req: float,
+        preprocess_s: float = 0.0,
+        queue_s: float = 0.0,
+        transmission_s: float = 0.0,
+        inference_s: float = 0.0,
+        compute_tflop: float = 0.0,
+        bandwidth_bps: float = 0.0,
+        energy_j: float = 0.0,
+        payload_bytes: int = 0,
+    ) -> Feedback:
+        """Build feedback from measurements; the total and the success flags are derived."""
+        total = preprocess_s + queue_s + transmission_s + inference_s
+        return cls(
+            task_id, server_id, accuracy, preprocess_s, queue_s, transmission_s, inference_s, total,
+            compute_tflop, bandwidth_bps, energy_j, payload_bytes,
+            None if accuracy is None else accuracy >= a_req, total <= d_req,
+        )  # fmt: skip
+
+
+class Policy(ABC):
+    """Base of every scheduling policy; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, servers: Sequence[ServerSpec], *, seed: int = 0) -> None:
+        servers = tuple(servers)
+        if not servers:
+            raise ConfigError("a policy needs at least one server")
+        ids = [s.id for s in servers]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"server ids must be unique, got {ids}")
+        for s in servers:
+            if s.tier not in TIERS:
+                raise ConfigError(f"server {s.id!r}: tier must be one of {TIERS}, got {s.tier!r}")
+        self.servers: tuple[ServerSpec, ...] = servers
+        self.server_ids: tuple[str, ...] = tuple(ids)
+        self.index: dict[str, int] = {sid: i for i, sid in enumerate(ids)}
+        self.edge_idx = tuple(i for i, s in enumerate(servers) if s.tier == "edge")
+        self.cloud_idx = tuple(i for i, s in enumerate(servers) if s.tier == "cloud")
+        self.seed = int(seed)
+
+    # ------------------------------------------------------------------ public API
+    def assign(self, tasks: Sequence[SlotTask], state: SystemState) -> list[Decision]:
+        tasks = tuple(tasks)
+        _check_tasks(tasks)
+        for s in state.servers:
+            if s.server_id not in self.index:
+                raise MessageError(f"system state names unknown server {s.server_id!r}")
+        if not tasks:
+            return []
+        decisions = self._assign(tasks, state)
+        if len(decisions) != len(tasks) or {d.task_id for d in decisions} != {t.task_id for t in tasks}:
+            raise AssertionError(f"{type(self).__name__} must return exactly one decision per task")
+        return decisions
+
+    def feedback(self, items: Iterable[Feedback]) -> None:
+        items = list(items)
+        for fb in items:
+            if fb.server_id not in self.index:
+                raise MessageError(f"feedback for task {fb.task_id!r} names unknown server {fb.server_id!r}")
+        if items:
+            self._feedback(items)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor keyword arguments that rebuild this policy (JSON-able)."""
+        return {"seed": self.seed}
+
+    def state_bytes(self) -> bytes:
+        header, arrays = self._get_state()
+        servers = [[s.id, s.tier, s.model, s.device] for s in self.servers]
+        meta = {"v": 1, "policy": self.name, "servers": servers, "params": self.params(), "state": header}
+        return encode_state(meta, arrays)
+
+    def load_state(self, data: bytes) -> None:
+        """Restore learned state saved by ``state_bytes`` of the same policy and servers."""
+        meta, arrays = decode_state(data)
+        if meta.get("v") != 1 or meta.get("policy") != self.name:
+            raise MessageError(
+                f"state is for policy {meta.get('policy')!r} v{meta.get('v')}, not {self.name!r} v1"
+            )
+        servers = [[s.id, s.tier, s.model, s.device] for s in self.servers]
+        if meta.get("servers") != servers:
+            raise MessageError(
+                f"state was saved for servers {meta.get('servers')}, this policy has {servers}"
+            )
+        try:
+            self._set_state(meta.get("state") or {}, arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MessageError(f"policy state for {self.name!r} is malformed: {exc!r}") from None
+
+    @classmethod
+    def from_state_bytes(cls, data: bytes, **overrides: Any) -> Policy:
+        """Rebuild a policy (any registered kind) from ``state_bytes``; ``overrides`` go to the
+        constructor (e.g. the hindsight oracle's ``truth`` callable, which cannot be saved)."""
+        from cdio_stream.policy.registry import make_policy
+
+        meta, _ = decode_state(data)
+        try:
+            servers = [ServerSpec(*entry) for entry in meta["servers"]]
+            params = {**meta["params"], **overrides}
+            name = meta["policy"]
+        except (KeyError, TypeError) as exc:
+            raise MessageError(f"policy state header is malformed: {exc!r}") from None
+        policy = make_policy(name, servers, **params)
+        if cls is not Policy and not isinstance(policy, cls):
+            raise MessageError(f"state holds a {type(policy).__name__}, not a {cls.__name__}")
+        policy.load_state(data)
+        return policy
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]: ...
+
+    def _feedback(self, items: list[Feedback]) -> None:
+        """Learn from outcomes; stateless policies ignore them."""
+        return None
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {}
+
+    def _set_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of ``_get_state``."""
+        return None
+
+
+def _check_tasks(tasks: tuple[SlotTask, ...]) -> None:
+    seen = set()
+    for t in tasks:
+        if t.task_id in seen:
+            raise MessageError(f"task id {t.task_id!r} appears twice in one slot")
+        seen.add(t.task_id)
+        p = t.preference
+        if not (
+            t.payload_bytes >= 0
+            and math.isfinite(t.complexity)
+            and 0.0 <= t.a_req <= 100.0
+            and t.d_req > 0.0
+            and math.isfinite(t.d_req)
+            and math.isfinite(t.arrival_time)
+            and (p is None or 0.0 <= p <= 1.0)
+        ):
+            raise MessageError(
+                f"task {t.task_id!r} is invalid: payload {t.payload_bytes}, complexity {t.complexity}, "
+                f"a_req {t.a_req}, d_req {t.d_req}, arrival {t.arrival_time}, preference {p}"
+            )

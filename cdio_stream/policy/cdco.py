@@ -1,0 +1,352 @@
+"""CDCO: the cross-domain collaborative optimisation bandit (paper 3.3, Algorithm 1).
+
+A combinatorial semi-bandit in the style of SDCB/CUCB (paper ref [4]). A slot's super arm
+assigns each task to one server; a *base arm* is (task context, server), the context being
+the RPP preference x complexity bucket x A^q bucket (:mod:`.context`). Feedback is per task.
+
+Per base arm the policy keeps, with confidence bounds (:mod:`.arms`):
+
+* C1 success (accuracy >= A^q, a Bernoulli outcome; the A^q bucket is part of the context)
+  and mean accuracy, keyed by (context, *model*) because the same model returns the same
+  detections on whichever server runs it. Success is tracked directly rather than derived
+  from an accuracy distribution because RPP's preference is itself relative to A^q: given
+  the context, accuracy is not independent of A^q, the success indicator nearly is;
+* delay: the distribution of the residual D - D_known, keyed by server, where
+  D_known = elapsed + max(link backlog + (r+1) * bits / bandwidth, queue delay + r * t_inf)
+  is what the system state already tells about a task placed r-th on that server;
+* cost U + phi * B (TFLOP + phi * Mbps), a mean with a lower confidence bound.
+
+The oracle (:mod:`.slot_oracle`) minimises, over the position-expanded assignment,
+cost_lcb + lambda_acc * (1 - P(A >= A^q)) + lambda_delay * (1 - P(D <= D^q)) with optimistic
+(upper-bound; for the delay, stochastically dominant) probabilities: eq. 8's objective
+with C1/C2 as penalties, i.e. the eq. 9 reward of :mod:`.reward`. Optimism (not sampling) explores: decisions are deterministic given the
+state, so they replay exactly after a restart and are reproducible in tests. Algorithm 1
+step 1: the first slot in which a context appears routes its tasks by preference
+(compute -> cloud, bandwidth or unknown -> edge) instead of the oracle. Confidence radii
+use ln t refreshed whenever t grows by 1 % (and per arm at each of its updates).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cdio_stream.errors import ConfigError
+from cdio_stream.policy.arms import HistogramArms, MeanArms
+from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, SlotTask, SystemState
+from cdio_stream.policy.context import ContextSpace
+from cdio_stream.policy.reward import expected_penalty
+from cdio_stream.policy.slot_oracle import columns, dispatch_order, solve_columns
+from cdio_stream.system.network import NOMINAL_BPS
+
+__all__ = ["CdcoPolicy"]
+
+_TIE_BREAK = 1e-6
+
+
+class CdcoPolicy(Policy):
+    name = "cdio"
+
+    def __init__(
+        self,
+        servers: Sequence[ServerSpec],
+        *,
+        name: str = "cdio",
+        use_preference: bool = True,
+        init_by_preference: bool = True,
+        phi: float = 0.005,
+        lambda_acc: float = 4.0,
+        lambda_delay: float = 4.0,
+        explore: float = 0.3,
+        discount: float = 1.0,
+        complexity_edges: Sequence[float] = (0.35, 0.5, 0.65),
+        a_req_edges: Sequence[float] = (60.0, 70.0),
+        delay_range: tuple[float, float] = (-0.2, 1.0),
+        delay_bins: int = 240,
+        max_per_slot: int | None = None,
+        inference_ema: float = 0.05,
+        default_bps: float = NOMINAL_BPS,
+        max_pending: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(servers, seed=seed)
+        if phi < 0 or lambda_acc < 0 or lambda_delay < 0 or explore < 0:
+            raise ConfigError(f"{name}: phi, lambdas and explore must be >= 0")
+        if max_per_slot is not None and max_per_slot < 1:
+            raise ConfigError(f"{name}: max_per_slot must be >= 1 or None, got {max_per_slot}")
+        self.name = name
+        self.space = ContextSpace(tuple(complexity_edges), tuple(a_req_edges), use_preference)
+        self.init_by_preference = bool(init_by_preference)
+        self.phi, self.lambda_acc, self.lambda_delay = float(phi), float(lambda_acc), float(lambda_delay)
+        self.explore, self.discount = float(explore), float(discount)
+        self.delay_range, self.delay_bins = tuple(float(x) for x in delay_range), int(delay_bins)
+        self.max_per_slot, self.inference_ema = max_per_slot, float(inference_ema)
+        self.default_bps, self.max_pending = float(default_bps), int(max_pending)
+
+        m = len(self.servers)
+        models = sorted({s.model for s in self.servers})
+        self._model_idx = np.array([models.index(s.model) for s in self.servers])
+        self._n_models = len(models)
+        n_ctx = self.space.n_contexts
+        kw = {"explore": self.explore, "discount": self.discount}
+        self.success = MeanArms(n_ctx * self._n_models, side="upper", **kw)  # C1 met, per (context, model)
+        self.accuracy = MeanArms(n_ctx * self._n_models, side="upper", **kw)  # mAP50, for the decision info
+        self.delay = HistogramArms(m, *self.delay_range, self.delay_bins, **kw)  # D - D_known, per server
+        self.cost = MeanArms(n_ctx * m, side="lower", **kw)  # U + phi B, per (context, server)
+        self.cost_scale = 0.0  # running max of observed costs: normalises cost to [0, 1]
+        self.inf_hat = np.zeros(m)  # EMA of inference seconds per server
+        self.inf_n = np.zeros(m)
+        self.bw_hat = np.zeros(m)  # EMA of measured bandwidth per server (used if state has none)
+        self.ctx_seen = np.zeros(n_ctx, dtype=bool)
+        self.t = 0  # slots decided
+        self._t_refresh = 0  # next t at which every bound gets the new ln t
+        self.unmatched = 0  # feedback for unknown task ids
+        self.pending: dict[str, tuple[int, int, float]] = {}  # task id -> (context, server, D_known)
+        self._tier_of = np.array([1 if s.tier == "cloud" else 0 for s in self.servers])
+        self._arange = np.arange(m)
+        self._ctx_names = [self.space.describe(c) for c in range(n_ctx)]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "use_preference": self.space.use_preference,
+            "init_by_preference": self.init_by_preference,
+            "phi": self.phi,
+            "lambda_acc": self.lambda_acc,
+            "lambda_delay": self.lambda_delay,
+            "explore": self.explore,
+            "discount": self.discount,
+            "complexity_edges": list(self.space.complexity_edges),
+            "a_req_edges": list(self.space.a_req_edges),
+            "delay_range": list(self.delay_range),
+            "delay_bins": self.delay_bins,
+            "max_per_slot": self.max_per_slot,
+            "inference_ema": self.inference_ema,
+            "default_bps": self.default_bps,
+            "max_pending": self.max_pending,
+        }
+
+    # ------------------------------------------------------------------ decide
+    def _tick(self) -> None:
+        self.t += 1
+        if self.t >= self._t_refresh:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        log_t = math.log(max(self.t, 2))
+        self.success.set_time(log_t)
+        self.accuracy.set_time(log_t)
+        self.delay.set_time(log_t)
+        self.cost.set_time(log_t, self.cost_scale or 1.0)
+        self._t_refresh = max(self.t + 1, math.ceil(self.t * 1.01))
+
+    def _server_lists(self, state: SystemState) -> tuple[list[float], list[float], list[float], list[int]]:
+        """Queue delay, link backlog, bandwidth per server and the available servers, from the state."""
+        by_id = {s.server_id: s for s in state.servers}
+        qd, lb, bw, up = [], [], [], []
+        for j, sid in enumerate(self.server_ids):
+            s = by_id.get(sid)
+            known_bw = float(self.bw_hat[j]) or self.default_bps
+            if s is None:
+                qd.append(0.0)
+                lb.append(0.0)
+                bw.append(known_bw)
+                up.append(j)
+                continue
+            qd.append(
+                s.queue_delay_s if s.queue_delay_s is not None else s.queue_length * float(self.inf_hat[j])
+            )
+            lb.append(s.link_backlog_s)
+            bw.append(s.bandwidth_bps or known_bw)
+            if s.available:
+                up.append(j)
+        return qd, lb, bw, up or list(range(len(self.servers)))  # nobody up: decide anyway
+
+    def _init_server(self, task: SlotTask, qd: list[float], offset: list[int], up: list[int]) -> int:
+        """Algorithm 1, step 1: compute preference -> cloud, else edge; least backlog there
+        (before any feedback t_inf is unknown and the count already placed breaks ties)."""
+        want = 1 if self.space.preference_bucket(task.preference) == 1 else 0
+        cands = [j for j in up if self._tier_of[j] == want] or up
+        return min(cands, key=lambda j: (qd[j] + offset[j] * max(float(self.inf_hat[j]), 1e-3), j))
+
+    def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
+        self._tick()
+        qd, lb, bw, up = self._server_lists(state)
+        if len(tasks) == 1:
+            return [self._assign_one(tasks[0], state.time, qd, lb, bw, up)]
+        return self._assign_slot(tasks, state.time, qd, lb, bw, up)
+
+    def _assign_one(self, task: SlotTask, now: float, qd, lb, bw, up) -> Decision:
+        """The single-task slot in plain Python (no assignment problem to solve)."""
+        c = self.space.index(task)
+        m, nm = len(self.servers), self._n_models
+        first = self.init_by_preference and not self.ctx_seen[c]
+        self.ctx_seen[c] = True
+        bits, elapsed = task.payload_bytes * 8.0, now - task.arrival_time
+        succ, cost = self.success.bound, self.cost.bound
+        best, best_score, best_known, best_pd = -1, math.inf, 0.0, 0.0
+        for j in [self._init_server(task, qd, [0] * m, up)] if first else up:
+            known = elapsed + max(lb[j] + bits / bw[j], qd[j])
+            p_del = self.delay.optimistic_cdf_one(j, task.d_req - known)
+            score = (
+                min(float(cost[c * m + j]), 1.0)
+                + self.lambda_acc * (1.0 - float(succ[c * nm + self._model_idx[j]]))
+                + self.lambda_delay * (1.0 - p_del)
+            )
+            if score < best_score:
+                best, best_score, best_known, best_pd = j, score, known, p_del
+        return self._decision(task, c, best, 0, best_known, first, best_pd)
+
+    def _decision(
+        self, task: SlotTask, c: int, j: int, r: int, known: float, first: bool, p_del: float
+    ) -> Decision:
+        self.pending[task.task_id] = (c, j, known)
+        if len(self.pending) > self.max_pending:
+            del self.pending[next(iter(self.pending))]
+        arm = c * self._n_models + int(self._model_idx[j])
+        info = {
+            "context": self._ctx_names[c],
+            "mode": "init" if first else "ucb",
+            "position": r,
+            "est_cost": float(self.cost.mean[c * len(self.servers) + j]),
+            "est_acc": float(self.accuracy.mean[arm]),
+            "p_acc": float(self.success.bound[arm]),
+            "p_delay": p_del,
+        }
+        return Decision(task.task_id, self.server_ids[j], info=info)
+
+    def _assign_slot(self, tasks: tuple[SlotTask, ...], now: float, qd_l, lb_l, bw_l, up) -> list[Decision]:
+        m, n = len(self.servers), len(tasks)
+        qd, lb, bw = np.array(qd_l), np.array(lb_l), np.array(bw_l)
+        ctx = np.array([self.space.index(t) for t in tasks], dtype=np.int64)
+        bits, d_req, arrival = np.array([(t.payload_bytes * 8.0, t.d_req, t.arrival_time) for t in tasks]).T
+        elapsed = now - arrival
+        server = np.zeros(n, dtype=np.int64)
+        pos = np.zeros(n, dtype=np.int64)
+        offset = [0] * m
+        init = self.init_by_preference & ~self.ctx_seen[ctx]
+        for i in np.flatnonzero(init).tolist():
+            j = self._init_server(tasks[i], qd_l, offset, up)
+            server[i], pos[i] = j, offset[j]
+            offset[j] += 1
+        self.ctx_seen[ctx] = True
+
+        rest = np.flatnonzero(~init) if init.any() else np.arange(n)
+        if rest.size:
+            srv, p = self._oracle(rest, ctx, bits, d_req, elapsed, qd, lb, bw, up, np.array(offset))
+            server[rest] = srv
+            pos[rest] = p
+
+        # What the state tells about each task where it was put: kept to learn the residual.
+        d_known = elapsed + np.maximum(
+            lb[server] + (pos + 1) * bits / bw[server], qd[server] + pos * self.inf_hat[server]
+        )
+        p_del = self.delay.optimistic_cdf(server, d_req - d_known).tolist()
+        srv_l, pos_l, ctx_l, known_l, init_l = (
+            server.tolist(),
+            pos.tolist(),
+            ctx.tolist(),
+            d_known.tolist(),
+            init.tolist(),
+        )
+        return [
+            self._decision(tasks[i], ctx_l[i], srv_l[i], pos_l[i], known_l[i], init_l[i], p_del[i])
+            for i in dispatch_order(server, pos).tolist()
+        ]
+
+    def _oracle(self, rest, ctx, bits, d_req, elapsed, qd, lb, bw, up, off) -> tuple[np.ndarray, np.ndarray]:
+        """Solve the slot for tasks ``rest`` over (server, queue position) columns."""
+        k, m = rest.size, len(self.servers)
+        # Columns per server: enough positions for every task that could still make its
+        # deadline there (beyond, x < lo: P(delay ok) = 0), and enough in total for k tasks.
+        slack = float(np.max(d_req[rest] - elapsed[rest])) - self.delay.lo
+        inf = self.inf_hat
+        reach = np.where(inf > 0, np.floor((slack - qd) / np.maximum(inf, 1e-9)) + 1 - off, k)
+        cap = np.clip(reach, 0, k).astype(np.int64)
+        if self.max_per_slot is not None:
+            cap = np.minimum(cap, self.max_per_slot)
+        cap = np.maximum(cap, -(-k // len(up)))
+        down = np.ones(m, dtype=bool)
+        down[up] = False
+        cap[down] = 0
+        col_server, col_pos = columns(cap)
+        q_pos = off[col_server] + col_pos  # queue position of each column, init tasks included
+        known = elapsed[rest, None] + np.maximum(
+            lb[col_server] + (q_pos + 1) * (bits[rest, None] / bw[col_server]),
+            qd[col_server] + q_pos * inf[col_server],
+        )
+        p_del = self.delay.optimistic_cdf(col_server, d_req[rest, None] - known)
+        p_acc = self.success.bound[ctx[rest, None] * self._n_models + self._model_idx[col_server]]
+        cost = self.cost.bound[ctx[rest, None] * m + col_server]
+        score = expected_penalty(cost, p_acc, p_del, self.lambda_acc, self.lambda_delay)
+        score += _TIE_BREAK * q_pos  # equal scores: prefer shorter queues, spread the slot
+        srv, p = solve_columns(score, col_server, col_pos)
+        return srv, off[srv] + p
+
+    # ------------------------------------------------------------------ learn
+    def _feedback(self, items: list[Feedback]) -> None:
+        m = len(self.servers)
+        for fb in items:
+            entry = self.pending.pop(fb.task_id, None)
+            if entry is None:
+                self.unmatched += 1
+                continue
+            c, j, d_known = entry
+            jj = self.index[fb.server_id]
+            if jj != j:  # ran elsewhere than decided (re-routed): D_known does not apply
+                j, residual = jj, fb.transmission_s + fb.inference_s
+            else:
+                residual = fb.total_s - d_known
+            arm = c * self._n_models + int(self._model_idx[j])
+            if fb.accuracy is not None:
+                self.accuracy.update(arm, fb.accuracy)
+            if fb.acc_ok is not None:
+                self.success.update(arm, float(fb.acc_ok))
+            self.delay.update(j, residual)
+            cost = fb.compute_tflop + self.phi * fb.bandwidth_bps / 1e6
+            if cost > self.cost_scale:
+                self.cost_scale = cost
+                self.cost.set_time(self.cost.log_t, cost)
+            self.cost.update(c * m + j, cost)
+            self.inf_n[j] += 1
+            w = max(1.0 / self.inf_n[j], self.inference_ema)
+            self.inf_hat[j] += w * (fb.inference_s - self.inf_hat[j])
+            if fb.bandwidth_bps > 0:
+                old = self.bw_hat[j]
+                self.bw_hat[j] = fb.bandwidth_bps if old == 0 else old + w * (fb.bandwidth_bps - old)
+
+    # ------------------------------------------------------------------ persist
+    _ARRAYS = ("success.total", "success.n", "accuracy.total", "accuracy.n", "delay.mass", "delay.n", "cost.total",
+               "cost.n", "inf_hat", "inf_n", "bw_hat", "ctx_seen")  # fmt: skip
+
+    def _array(self, path: str) -> np.ndarray:
+        obj = self
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        header = {
+            "t": self.t,
+            "unmatched": self.unmatched,
+            "cost_scale": self.cost_scale,
+            "pending": [[tid, c, j, d] for tid, (c, j, d) in self.pending.items()],
+        }
+        return header, {name: self._array(name) for name in self._ARRAYS}
+
+    def _set_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        for name in self._ARRAYS:
+            src, target = arrays[name], self._array(name)
+            if src.shape != target.shape:
+                raise ValueError(f"array {name} has shape {src.shape}, expected {target.shape}")
+            target[...] = src
+        self.t = int(header["t"])
+        self.unmatched = int(header["unmatched"])
+        self.cost_scale = float(header["cost_scale"])
+        self.pending = {str(tid): (int(c), int(j), float(d)) for tid, c, j, d in header["pending"]}
+        for arms in (self.success, self.accuracy, self.delay, self.cost):
+            arms.rebuild()
+        self._refresh()

@@ -1,0 +1,197 @@
+"""CDCO / CDIO bandit behaviour on hand-made situations (paper 3.3, Algorithm 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdio_stream.policy import CdcoPolicy, Feedback, Policy, ServerState, SystemState, make_policy
+from cdio_stream.sim import Simulator, SyntheticTraceConfig, synthetic_trace
+from cdio_stream.system import ScheduledLink, make_links, make_servers
+
+
+def run_env(policy, task_factory, slots, outcome, state_of, first_slot=0):
+    """One task per slot; ``outcome(slot, server_id) -> (accuracy, total_delay, compute, bandwidth)``."""
+    chosen = []
+    for k in range(first_slot, first_slot + slots):
+        task = task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.3, arrival_time=float(k))
+        d = policy.assign([task], state_of(k, float(k) + 0.03))[0]
+        acc, total, compute, bw = outcome(k, d.server_id)
+        policy.feedback([Feedback.measured(
+            d.task_id, d.server_id, accuracy=acc, a_req=task.a_req, d_req=task.d_req, preprocess_s=0.014,
+            queue_s=total - 0.014 - 0.003 - 0.03, transmission_s=0.003, inference_s=0.03, compute_tflop=compute,
+            bandwidth_bps=bw, payload_bytes=task.payload_bytes,
+        )])  # fmt: skip
+        chosen.append(d.server_id)
+    return chosen
+
+
+class TestInitialisation:
+    def test_first_use_of_a_context_routes_by_preference(self, servers_factory, task_factory, state_factory):
+        servers = servers_factory(n_edge=2)
+        policy = make_policy("cdio", servers)
+        compute = task_factory(preference=0.9, complexity=0.8)
+        bandwidth = task_factory(preference=0.1, complexity=0.2)
+        decisions = {d.task_id: d for d in policy.assign([compute, bandwidth], state_factory(servers))}
+        assert decisions[compute.task_id].server_id == "cloud"
+        assert decisions[bandwidth.task_id].server_id.startswith("edge")
+        assert {d.info["mode"] for d in decisions.values()} == {"init"}
+        again = policy.assign([task_factory(preference=0.9, complexity=0.8)], state_factory(servers))[0]
+        assert again.info["mode"] == "ucb"
+
+    def test_init_spreads_a_slot_over_the_edge_servers(self, servers_factory, task_factory, state_factory):
+        servers = servers_factory(n_edge=3)
+        policy = make_policy("cdio", servers)
+        tasks = [task_factory(preference=0.1, complexity=0.2) for _ in range(3)]
+        assert sorted(d.server_id for d in policy.assign(tasks, state_factory(servers))) == [
+            "edge-1",
+            "edge-2",
+            "edge-3",
+        ]
+
+    def test_cdco_only_ignores_preference(self, servers_factory, task_factory, state_factory):
+        servers = servers_factory()
+        policy = make_policy("cdco-only", servers)
+        a, b = task_factory(preference=0.9), task_factory(preference=0.1)
+        decisions = policy.assign([a, b], state_factory(servers))
+        assert {d.info["mode"] for d in decisions} == {"ucb"}
+        assert decisions[0].info["context"] == decisions[1].info["context"]
+        assert decisions[0].info["context"].startswith("any/")
+
+
+class TestAdaptation:
+    @staticmethod
+    def outcome(saturate_at):
+        def out(k, server_id):
+            if server_id == "cloud":
+                return 85.0, 0.08, 2.8, 35e6
+            return 80.0, (1.0 if k >= saturate_at else 0.06), 0.2, 200e6
+
+        return out
+
+    def test_saturated_edge_learned_from_feedback_moves_load_to_cloud(self, servers_factory, task_factory):
+        servers = servers_factory(n_edge=1)
+        policy = make_policy("cdio", servers)
+        blind = lambda k, now: SystemState(now, tuple(ServerState(s.id) for s in servers))  # noqa: E731
+        before = run_env(policy, task_factory, 30, self.outcome(30), blind)
+        assert before[-10:].count("edge-1") >= 8  # cheap and fine: the edge is preferred
+        after = run_env(policy, task_factory, 60, self.outcome(30), blind, first_slot=30)
+        k_switch = after.index("cloud")
+        assert k_switch < 15  # within K = 15 slots of the saturation
+        assert after[15:].count("cloud") >= 0.8 * len(after[15:])
+
+    def test_saturation_reported_by_the_state_is_acted_on_at_once(self, servers_factory, task_factory):
+        servers = servers_factory(n_edge=1)
+        policy = make_policy("cdio", servers)
+
+        def state(k, now):
+            backlog = 2.0 if k >= 30 else 0.0
+            return SystemState(
+                now, (ServerState("edge-1", queue_delay_s=backlog), ServerState("cloud", queue_delay_s=0.0))
+            )
+
+        run_env(policy, task_factory, 30, self.outcome(10**9), state)
+        after = run_env(policy, task_factory, 5, self.outcome(10**9), state, first_slot=30)
+        assert after == ["cloud"] * 5
+
+    def test_queue_positions_respect_deadlines(self, servers_factory, task_factory):
+        """Learned service times: the edge fits two tasks of a slot before D^q, the rest go to the cloud."""
+        servers = servers_factory(n_edge=1)
+        policy = make_policy("cdio", servers)
+        inference = {"edge-1": 0.1, "cloud": 0.01}
+        for k in range(60):  # learn: both accurate, the edge much cheaper
+            task = task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.25, arrival_time=float(k))
+            d = policy.assign(
+                [task], SystemState(k + 0.02, tuple(ServerState(s.id, queue_delay_s=0.0) for s in servers))
+            )[0]
+            policy.feedback([Feedback.measured(
+                d.task_id, d.server_id, accuracy=80.0, a_req=55.0, d_req=0.25, queue_s=0.02,
+                transmission_s=0.003, inference_s=inference[d.server_id],
+                compute_tflop=0.6 if d.server_id == "edge-1" else 3.1, bandwidth_bps=100e6,
+            )])  # fmt: skip
+        slot = [
+            task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.25, arrival_time=100.0)
+            for _ in range(5)
+        ]
+        decisions = policy.assign(
+            slot, SystemState(100.02, tuple(ServerState(s.id, queue_delay_s=0.0) for s in servers))
+        )
+        where = [d.server_id for d in decisions]
+        assert where.count("edge-1") == 2 and where.count("cloud") == 3
+        assert [d.info["position"] for d in decisions if d.server_id == "edge-1"] == [0, 1]
+
+    def test_bandwidth_collapse_keeps_compute_heavy_tasks_feasible(self):
+        """The cloud link drops to 2 % (6 Mbps) at t = 8 s: CDIO sends the cloud only what the link
+        can carry in time; RPP-only keeps sending every compute-preference task and misses D^q."""
+        trace = synthetic_trace(SyntheticTraceConfig(streams=3, frames=500, seed=2))
+        servers = make_servers("V1", n_edge=4)
+        links = make_links(servers, "stable")
+        links["cloud"] = ScheduledLink(links["cloud"], [(8.0, 1e9, 0.02)])
+        sim = Simulator(trace, servers, links)
+        out = {}
+        for name in ("cdio", "rpp-only"):
+            records = [r for r in sim.run(make_policy(name, servers)).records if r.arrival_s > 10.0]
+            heavy = [r for r in records if r.preference >= 0.5]
+            to_cloud = [r for r in records if r.tier == "cloud"]
+            out[name] = (np.mean([r.delay_ok for r in heavy]), np.mean([r.delay_ok for r in to_cloud]),
+                         len(to_cloud) / len(records))  # fmt: skip
+        heavy_ok, cloud_ok, cloud_share = out["cdio"]
+        assert heavy_ok >= 0.9 and cloud_ok >= 0.9
+        assert 0.0 < cloud_share < 0.2  # still uses the cloud, within what 6 Mbps carries
+        assert out["rpp-only"][0] < 0.1
+
+
+class TestFeedbackBookkeeping:
+    def test_pending_decisions_survive_a_restart(
+        self, servers_factory, task_factory, state_factory, feedback_factory
+    ):
+        servers = servers_factory()
+        policy = make_policy("cdio", servers)
+        tasks = [task_factory(preference=0.1) for _ in range(4)]
+        decisions = policy.assign(tasks, state_factory(servers))
+        restored = Policy.from_state_bytes(policy.state_bytes())
+        by_id = {t.task_id: t for t in tasks}
+        restored.feedback(
+            reversed([feedback_factory(d, by_id[d.task_id]) for d in decisions])
+        )  # out of order
+        assert restored.unmatched == 0 and not restored.pending
+        assert restored.success.n.sum() == 4 and restored.delay.n.sum() == 4
+
+    def test_unknown_and_duplicate_feedback_is_counted_not_learned(self, servers_factory, task_factory, state_factory,
+                                                                  feedback_factory):  # fmt: skip
+        servers = servers_factory()
+        policy = make_policy("cdio", servers)
+        task = task_factory()
+        d = policy.assign([task], state_factory(servers))[0]
+        fb = feedback_factory(d, task)
+        policy.feedback([fb, fb])
+        assert policy.unmatched == 1 and policy.delay.n.sum() == 1
+
+    def test_feedback_from_another_server_than_decided(self, servers_factory, task_factory, state_factory,
+                                                       feedback_factory):  # fmt: skip
+        servers = servers_factory()
+        policy = make_policy("cdio", servers)
+        task = task_factory(preference=0.9)
+        d = policy.assign([task], state_factory(servers))[0]
+        assert d.server_id == "cloud"
+        moved = type(d)(d.task_id, "edge-1")
+        policy.feedback([feedback_factory(moved, task)])
+        assert policy.delay.n[policy.index["edge-1"]] == 1 and policy.delay.n[policy.index["cloud"]] == 0
+
+    def test_accuracy_unknown_updates_delay_and_cost_only(self, servers_factory, task_factory, state_factory,
+                                                          feedback_factory):  # fmt: skip
+        servers = servers_factory()
+        policy: CdcoPolicy = make_policy("cdio", servers)
+        task = task_factory()
+        d = policy.assign([task], state_factory(servers))[0]
+        policy.feedback([feedback_factory(d, task, accuracy=None)])
+        assert policy.success.n.sum() == 0 and policy.delay.n.sum() == 1 and policy.cost.n.sum() == 1
+
+    def test_decision_info_is_plain_json(self, servers_factory, task_factory, state_factory):
+        import orjson
+
+        servers = servers_factory()
+        decisions = make_policy("cdio", servers).assign([task_factory(), task_factory(preference=None)],
+                                                        state_factory(servers))  # fmt: skip
+        for d in decisions:
+            assert set(d.info) >= {"context", "mode", "position", "est_cost", "p_acc", "p_delay"}
+            orjson.dumps(d.info)
