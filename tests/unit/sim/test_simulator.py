@@ -1,0 +1,170 @@
+"""The discrete-event simulator: timing, FIFO queues, costs, energy, feedback causality."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cdio_stream.errors import ConfigError, DatasetError
+from cdio_stream.policy import Policy, make_policy
+from cdio_stream.sim import Simulator, SyntheticTraceConfig, summarize, synthetic_trace
+from cdio_stream.system import default_profiles, make_links, make_servers
+
+SERVERS = make_servers("V1", n_edge=2)
+TRACE = synthetic_trace(SyntheticTraceConfig(streams=3, frames=200, seed=4))
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return Simulator(TRACE, SERVERS, make_links(SERVERS, "fluctuating", seed=1))
+
+
+@pytest.fixture(scope="module")
+def cdio_run(sim):
+    return sim.run(make_policy("cdio", SERVERS))
+
+
+class Spy(Policy):
+    """Records what it is told; assigns round-robin."""
+
+    name = "spy"
+
+    def __init__(self, servers):
+        super().__init__(servers)
+        self.calls, self.k = [], 0
+
+    def _assign(self, tasks, state):
+        from cdio_stream.policy import Decision
+
+        self.calls.append(("assign", state.time, len(tasks)))
+        out = []
+        for t in tasks:
+            out.append(Decision(t.task_id, self.server_ids[self.k % len(self.server_ids)]))
+            self.k += 1
+        return out
+
+    def _feedback(self, items):
+        self.calls.append(("feedback", items))
+
+
+class TestTiming:
+    def test_delay_parts_add_up(self, cdio_run):
+        for r in cdio_run.records:
+            assert r.preprocess_s + r.queue_s + r.transmission_s + r.inference_s == pytest.approx(r.total_s)
+            assert r.finished_s - r.arrival_s == pytest.approx(r.total_s)
+            assert r.queue_s >= -1e-12 and r.decided_s >= r.arrival_s + r.preprocess_s - 1e-12
+
+    def test_servers_are_fifo_one_at_a_time(self, cdio_run):
+        by_server = defaultdict(list)
+        for r in cdio_run.records:
+            by_server[r.server_id].append((r.finished_s - r.inference_s, r.finished_s))
+        for spans in by_server.values():
+            spans.sort()
+            assert all(
+                a_end <= b_start + 1e-12 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
+            )
+
+    def test_feedback_never_arrives_before_the_task_finishes(self, sim):
+        spy = Spy(SERVERS)
+        records = {r.task_id: r for r in sim.run(spy, limit=300).records}
+        delivered, waiting = {}, []
+        for call in spy.calls:  # a feedback batch is handed over just before the next decision
+            if call[0] == "feedback":
+                waiting.extend(fb.task_id for fb in call[1])
+            else:
+                delivered.update((tid, call[1]) for tid in waiting)
+                waiting = []
+        delivered.update((tid, float("inf")) for tid in waiting)  # the run's final flush
+        assert len(delivered) == 300
+        assert all(delivered[tid] >= records[tid].finished_s - 1e-9 for tid in delivered)
+        assert sum(t < float("inf") for t in delivered.values()) > 200  # most arrive during the run
+
+    def test_stable_link_transmission(self):
+        trace = TRACE[:1]
+        sim = Simulator(trace, SERVERS, make_links(SERVERS, "stable"))
+        r = sim.run(make_policy("all-cloud", SERVERS)).records[0]
+        assert r.transmission_s == pytest.approx(trace[0].jpeg_bytes * 8 / 300e6 + 0.02)
+
+
+class TestCosts:
+    def test_compute_bandwidth_and_energy_definitions(self, cdio_run):
+        p = default_profiles()
+        for r in cdio_run.records[:200]:
+            dev = p.device(SERVERS[[s.id for s in SERVERS].index(r.server_id)].device)
+            assert r.compute_tflop == pytest.approx(dev.fp16_tflops * r.inference_s)
+            assert r.bandwidth_bps == pytest.approx(r.payload_bytes * 8 / r.transmission_s)
+
+    def test_energy_is_busy_plus_idle_plus_transmission_over_the_horizon(self, cdio_run):
+        p = default_profiles()
+        m = cdio_run.metrics
+        expected = 0.0
+        for s in SERVERS:
+            dev = p.device(s.device)
+            rs = [r for r in cdio_run.records if r.server_id == s.id]
+            busy = sum(r.inference_s for r in rs)
+            sending = sum(r.payload_bytes * 8 / (r.payload_bytes * 8 / (r.transmission_s - (0.02 if s.tier == "cloud"
+                          else 0.001))) for r in rs)  # fmt: skip
+            expected += dev.working_power_w * busy + dev.idle_power_w * (m.horizon_s - busy)
+            expected += dev.uplink_tx_power_w * sending
+        assert m.energy_kj * 1e3 == pytest.approx(expected, rel=1e-6)
+
+    def test_dao_bitrate_shrinks_payload_and_accuracy(self):
+        servers = SERVERS
+        sim = Simulator(TRACE[:50], servers, make_links(servers, "stable"))
+        full = {r.task_id: r for r in sim.run(make_policy("all-cloud", servers)).records}
+        low = sim.run(make_policy("dao", servers, qualities=(0.5,))).records
+        for r in low:
+            assert r.quality == 0.5
+            if r.server_id == "cloud":
+                assert r.payload_bytes == pytest.approx(full[r.task_id].payload_bytes / 2, abs=1)
+                assert r.accuracy < full[r.task_id].accuracy or full[r.task_id].accuracy == 0
+
+
+class TestRuns:
+    def test_deterministic(self, sim):
+        a = sim.run(make_policy("cdio", SERVERS))
+        b = sim.run(make_policy("cdio", SERVERS))
+        assert [(r.task_id, r.server_id, r.total_s) for r in a.records] == [
+            (r.task_id, r.server_id, r.total_s) for r in b.records
+        ]
+        assert a.metrics == b.metrics
+
+    def test_all_tasks_once_and_metrics_consistent(self, sim, cdio_run):
+        assert sorted(r.task_id for r in cdio_run.records) == sorted(t.task_id for t in sim.tasks)
+        assert summarize(
+            cdio_run.records, horizon_s=cdio_run.metrics.horizon_s
+        ).mean_accuracy == pytest.approx(cdio_run.metrics.mean_accuracy)
+        m = cdio_run.metrics
+        assert 0 <= m.both_success <= min(m.acc_success, m.delay_success) <= 1
+
+    def test_overload_shows_in_delay(self, sim):
+        m_edge = sim.run(make_policy("all-edge", SERVERS)).metrics  # 75 tasks/s on 2 Jetsons (~57/s)
+        m_cdio = sim.run(make_policy("cdio", SERVERS)).metrics
+        assert m_edge.delay_success < 0.5 < m_cdio.delay_success
+        assert m_edge.compute_tflop < m_cdio.compute_tflop
+
+    def test_oracle_gets_the_truth(self, sim):
+        m = sim.run(make_policy("oracle", SERVERS, truth=sim.truth)).metrics
+        r = sim.run(make_policy("random", SERVERS)).metrics
+        assert m.both_success > r.both_success
+
+    def test_errors(self):
+        with pytest.raises(ConfigError, match="link"):
+            Simulator(TRACE, SERVERS, {})
+        with pytest.raises(DatasetError, match="repeats"):
+            Simulator(TRACE[:2] + TRACE[:1], SERVERS, make_links(SERVERS))
+        broken = [replace(TRACE[0], accuracy={"yolov5s": 50.0})]
+        with pytest.raises(DatasetError, match="yolov5l"):
+            Simulator(broken, SERVERS, make_links(SERVERS))
+        sim = Simulator(TRACE[:5], SERVERS, make_links(SERVERS))
+        with pytest.raises(ConfigError, match="differ"):
+            sim.run(make_policy("cdio", make_servers("V1", n_edge=1)))
+
+    def test_jitter_comes_from_traced_latencies(self, cdio_run):
+        per_model = defaultdict(list)
+        for r in cdio_run.records:
+            per_model[r.server_id].append(r.inference_s)
+        assert all(np.std(v) > 0 for v in per_model.values() if len(v) > 10)
