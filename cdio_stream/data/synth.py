@@ -111,10 +111,18 @@ class SynthFrame(NamedTuple):
 class SyntheticSequence:
     """One synthetic sequence: scene, traffic and renderer, generating frames on demand."""
 
-    def __init__(self, scene: SceneParams, *, min_box_px: float = 6.0, min_visible: float = 0.15) -> None:
+    def __init__(
+        self,
+        scene: SceneParams,
+        *,
+        min_box_px: float = 6.0,
+        min_visible: float = 0.15,
+        max_occluded: float = 0.75,
+    ) -> None:
         self.scene = scene
-        self.min_box_px = min_box_px
-        self.min_visible = min_visible
+        self.min_box_px = min_box_px  # smaller (visible) boxes are not annotated
+        self.min_visible = min_visible  # nor boxes mostly outside the image (truncation)
+        self.max_occluded = max_occluded  # nor boxes mostly covered by nearer vehicles' boxes
         cam = Camera(scene)
         z_bottom = cam.ground_z_at_row(scene.height)
         self.z_min = max(1.5, z_bottom - 8.0) if math.isfinite(z_bottom) else 1.5
@@ -180,16 +188,18 @@ class SyntheticSequence:
                 or any(ix1 <= cx <= ix2 and iy1 <= cy <= iy2 for ix1, iy1, ix2, iy2 in ignored)
             ):
                 continue
+            later = boxes[i + 1 :]  # vehicles drawn later are nearer and hide this one
+            ox1, oy1 = np.maximum(later[:, 0], box[0]), np.maximum(later[:, 1], box[1])
+            ox2, oy2 = np.minimum(later[:, 2], box[2]), np.minimum(later[:, 3], box[3])
+            overlap = np.flatnonzero((ox2 > ox1) & (oy2 > oy1) & ((ox2 - ox1) * (oy2 - oy1) >= 1.0))
+            if len(overlap) and _covered(box, later[overlap]) > self.max_occluded:
+                continue  # (almost) hidden behind nearer vehicles: nothing to annotate
             v = d.vehicle
             v.seen += 1
             px, py = last_center.get(v.id, (cx, cy))
             last_center[v.id] = (cx, cy)
             occlusions = []
-            later = boxes[i + 1 :]  # vehicles drawn later are nearer and hide this one
-            ox1, oy1 = np.maximum(later[:, 0], box[0]), np.maximum(later[:, 1], box[1])
-            ox2, oy2 = np.minimum(later[:, 2], box[2]), np.minimum(later[:, 3], box[3])
-            overlap = (ox2 > ox1) & (oy2 > oy1) & ((ox2 - ox1) * (oy2 - oy1) >= 1.0)
-            for k in np.flatnonzero(overlap):
+            for k in overlap:
                 ltwh = (float(ox1[k]), float(oy1[k]), float(ox2[k] - ox1[k]), float(oy2[k] - oy1[k]))
                 occluder = drawn[i + 1 + int(k)].vehicle.id
                 occlusions.append(
@@ -269,6 +279,17 @@ def generate_dataset(
 def _clip(box: tuple[float, float, float, float], w: int, h: int) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = box
     return (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+
+
+_GRID = (np.arange(8) + 0.5) / 8
+
+
+def _covered(box: tuple[float, float, float, float], others: np.ndarray) -> float:
+    """Fraction of ``box`` covered by the union of ``others`` (xyxy rows), on an 8x8 grid."""
+    gx, gy = np.meshgrid(box[0] + _GRID * (box[2] - box[0]), box[1] + _GRID * (box[3] - box[1]))
+    px, py = gx.ravel()[:, None], gy.ravel()[:, None]
+    inside = (px >= others[:, 0]) & (px <= others[:, 2]) & (py >= others[:, 1]) & (py <= others[:, 3])
+    return float(inside.any(axis=1).mean())
 
 
 def _area(b: tuple[float, float, float, float]) -> float:

@@ -186,7 +186,7 @@ def sample_scenes(
                 speed=_lerp(15.0, 5.0, d) * r.uniform(0.85, 1.15),
                 clutter=float(r.uniform(0.0, 1.0)),
                 z_far=max(250.0, focal * 1.5 / 4.0),
-                z_ignore=focal * 1.5 / _lerp(12.0, 9.0, s),
+                z_ignore=focal * 1.5 / _lerp(12.0, 10.0, s),
             )
         )
     return scenes

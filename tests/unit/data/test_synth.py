@@ -98,6 +98,15 @@ class TestTracks:
                     assert t.box[0] - 0.01 <= x and x + w <= t.box[2] + 0.02 and w > 0
                     assert t.box[1] - 0.01 <= y and y + h <= t.box[3] + 0.02 and h > 0
                     assert o.occluder_id != t.id and o.occluder_id > 0
+                if t.occlusions:  # hidden vehicles are not annotated: at most 3/4 of a box is covered
+                    occ = np.array([(x, y, x + w, y + h) for x, y, w, h in (o.box for o in t.occlusions)])
+                    g = (np.arange(8) + 0.5) / 8
+                    gx, gy = np.meshgrid(
+                        t.box[0] + g * (t.box[2] - t.box[0]), t.box[1] + g * (t.box[3] - t.box[1])
+                    )
+                    px, py = gx.ravel()[:, None], gy.ravel()[:, None]
+                    hit = (px >= occ[:, 0]) & (px <= occ[:, 2]) & (py >= occ[:, 1]) & (py <= occ[:, 3])
+                    assert hit.any(axis=1).mean() <= 0.75 + 1e-9
         assert occluded > 0
 
 
