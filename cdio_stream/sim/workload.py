@@ -74,7 +74,7 @@ def build_tasks(
                 preference=pref,
                 a_req=float(a_req[i]),
                 d_req=float(d_req[i]),
-                arrival_time=fr.capture_time + offsets[fr.stream],
+                arrival_time=float(fr.capture_time + offsets[fr.stream]),
             )
         )
     order = sorted(range(n), key=lambda i: (tasks[i].arrival_time, i))
