@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cdio_stream.errors import ConfigError, MessageError
+from cdio_stream.errors import CdioError, ConfigError, MessageError
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import TIERS, ServerSpec
 
@@ -162,7 +162,7 @@ class Policy(ABC):
             return []
         decisions = self._assign(tasks, state)
         if len(decisions) != len(tasks) or {d.task_id for d in decisions} != {t.task_id for t in tasks}:
-            raise AssertionError(f"{type(self).__name__} must return exactly one decision per task")
+            raise CdioError(f"bug in {type(self).__name__}: it must return exactly one decision per task")
         return decisions
 
     def feedback(self, items: Iterable[Feedback]) -> None:

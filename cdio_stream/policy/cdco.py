@@ -69,7 +69,7 @@ class CdcoPolicy(Policy):
         max_per_slot: int | None = None,
         inference_ema: float = 0.05,
         default_bps: float = NOMINAL_BPS,
-        max_pending: int = 100_000,
+        max_pending: int = 10_000,
         seed: int = 0,
     ) -> None:
         super().__init__(servers, seed=seed)

@@ -195,3 +195,38 @@ class TestFeedbackBookkeeping:
         for d in decisions:
             assert set(d.info) >= {"context", "mode", "position", "est_cost", "p_acc", "p_delay"}
             orjson.dumps(d.info)
+
+
+class TestLimits:
+    def test_max_per_slot_caps_each_server(self, servers_factory, task_factory):
+        servers = servers_factory(n_edge=2)
+        idle = SystemState(100.02, tuple(ServerState(s.id, queue_delay_s=0.0) for s in servers))
+
+        def trained(**kw):
+            policy = make_policy("cdio", servers, **kw)
+            for k in range(90):  # everything succeeds; the edges are far cheaper
+                task = task_factory(preference=0.1, complexity=0.2, d_req=0.6, arrival_time=float(k))
+                d = policy.assign([task], SystemState(k + 0.02, idle.servers))[0]
+                cheap = d.server_id != "cloud"
+                policy.feedback([Feedback.measured(
+                    d.task_id, d.server_id, accuracy=90.0, a_req=task.a_req, d_req=0.6, queue_s=0.02,
+                    transmission_s=0.003, inference_s=0.03, compute_tflop=0.2 if cheap else 3.0, bandwidth_bps=1e8,
+                )])  # fmt: skip
+            return policy
+
+        slot = [task_factory(preference=0.1, complexity=0.2, d_req=0.6, arrival_time=100.0) for _ in range(3)]
+        uncapped = [d.server_id for d in trained().assign(slot, idle)]
+        capped = [d.server_id for d in trained(max_per_slot=1).assign(slot, idle)]
+        assert "cloud" not in uncapped  # a second task on an edge beats the cloud's cost
+        assert sorted(capped) == ["cloud", "edge-1", "edge-2"]
+
+    def test_state_fits_a_kafka_message_with_a_full_pending_map(
+        self, servers_factory, task_factory, state_factory
+    ):
+        servers = make_servers("V1")
+        policy = make_policy("cdio", servers)
+        state = state_factory(servers)
+        for _ in range(policy.max_pending // 64 + 2):
+            policy.assign([task_factory(complexity=float(c) / 64) for c in range(64)], state)
+        assert len(policy.pending) == policy.max_pending
+        assert len(policy.state_bytes()) < 1_000_000  # Kafka's default max.message.bytes
