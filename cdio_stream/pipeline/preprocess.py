@@ -1,0 +1,61 @@
+"""Preprocess stage: a frame off the wire becomes a task with features and a preference.
+
+Broker-free: the Faust agent hands it (value, headers) and publishes what it returns.
+Bad input raises a :class:`~cdio_stream.errors.CdioError` subclass; the agent sends the
+record to the dead-letter topic with that message as the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cdio_stream.messages import Task, TaskFeatures, decode_frame
+from cdio_stream.rpp.pipeline import FrameTask, RppPipeline
+from cdio_stream.rpp.rule import COMPUTE
+
+__all__ = ["Preprocessor", "load_rpp"]
+
+
+def load_rpp(checkpoint: Path | None) -> RppPipeline:
+    """The RPP step with the LSTM from ``checkpoint``, or the documented rule without one."""
+    if checkpoint is None:
+        return RppPipeline()
+    from cdio_stream.rpp.predictor import PreferencePredictor  # torch: only when a model is used
+
+    predictor = PreferencePredictor.load(checkpoint)
+    return RppPipeline(predictor, config=predictor.feature_config or None)
+
+
+class Preprocessor:
+    def __init__(
+        self, rpp: RppPipeline, max_frame_bytes: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.rpp = rpp
+        self.max_frame_bytes = max_frame_bytes
+        self.clock = clock
+
+    def handle(self, value: bytes | None, headers: Any) -> Task:
+        t0 = time.perf_counter()
+        frame = decode_frame(value, headers, self.max_frame_bytes)
+        m = frame.meta
+        (decision,) = self.rpp.process([FrameTask(m.stream_id, m.capture_time, frame.jpeg, m.a_req, m.d_req)])
+        f = decision.features
+        if decision.probability is not None:
+            preference = decision.probability
+        else:
+            preference = 1.0 if decision.preference == COMPUTE else 0.0
+        return Task(
+            frame=frame,
+            features=TaskFeatures(
+                complexity=f.complexity,
+                complexity_scales=f.complexity_scales,
+                motion=f.motion,
+                inter_arrival=f.inter_arrival,
+            ),
+            preference=preference,
+            preprocess_s=time.perf_counter() - t0,
+            created_at=self.clock(),
+        )

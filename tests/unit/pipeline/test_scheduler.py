@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cdio_stream.errors import MessageError
+from cdio_stream.messages import Costs, Frame, FrameMeta, Result, Task, TaskFeatures, Timings, encode_result
+from cdio_stream.pipeline.scheduler import SchedulerStage
+from cdio_stream.policy.registry import make_policy
+from cdio_stream.topology import load_topology
+
+ROOT = Path(__file__).resolve().parents[3]
+JPEG = cv2.imencode(".jpg", np.zeros((16, 16, 3), dtype=np.uint8))[1].tobytes()
+
+
+@pytest.fixture
+def topology():
+    return load_topology(ROOT / "topics.yaml")
+
+
+def stage_factory(topology, policy: str = "cdio", clock=lambda: 100.0) -> SchedulerStage:
+    return SchedulerStage(make_policy(policy, list(topology.servers), seed=0), topology, clock=clock)
+
+
+def task(i: int, preference: float = 0.9) -> Task:
+    meta = FrameMeta(stream_id="cam", frame_no=i, capture_time=99.0, a_req=60.0, d_req=0.5, gt_ref=None)
+    features = TaskFeatures(complexity=0.5, complexity_scales=(0.1,) * 5, motion=0.0, inter_arrival=0.04)
+    return Task(Frame(meta, JPEG), features, preference, preprocess_s=0.001, created_at=99.5)
+
+
+def result_for(a, accuracy: float = 70.0, inference: float = 0.05) -> bytes:
+    return encode_result(
+        Result(
+            task_id=a.task.task_id,
+            stream_id="cam",
+            frame_no=a.task.frame.meta.frame_no,
+            server_id=a.server_id,
+            tier="cloud" if a.server_id == "cloud" else "edge",
+            model="m",
+            a_req=60.0,
+            d_req=0.5,
+            payload_bytes=len(JPEG),
+            detections=(),
+            accuracy=accuracy,
+            timings=Timings(preprocess=0.001, queue=0.01, transmission=0.001, inference=inference),
+            costs=Costs(compute=1.0, bandwidth=1e8, energy=0.5),
+            completed_at=101.0,
+        )
+    )
+
+
+class TestSchedulerStage:
+    def test_slot_becomes_one_assignment_per_task(self, topology):
+        stage = stage_factory(topology)
+        assignments = stage.decide([task(i) for i in range(5)])
+        assert [a.task.task_id for a in sorted(assignments, key=lambda a: a.task.frame.meta.frame_no)] == [
+            f"cam/{i}" for i in range(5)
+        ]
+        assert all(a.server_id in topology.server_ids and a.policy == "cdio" for a in assignments)
+        assert all(a.assigned_at == 100.0 for a in assignments)
+        assert stage.stats() == {"decisions": 5, "feedbacks": 0, "pending": 5, "expired": 0}
+        state = stage.system_state(100.0)
+        assert sum(s.queue_length for s in state.servers) == 5
+
+    def test_first_use_of_a_context_follows_the_preference(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1, preference=1.0)])
+        assert a.server_id == "cloud"  # Algorithm 1, step 1: compute preference -> cloud
+
+    def test_results_feed_the_bandit_and_clear_pending(self, topology):
+        stage = stage_factory(topology)
+        assignments = stage.decide([task(i) for i in range(3)])
+        for a in assignments:
+            stage.on_result(result_for(a))
+        assert stage.stats()["feedbacks"] == 3 and stage.stats()["pending"] == 0
+        assert stage.policy.cost.n.sum() == 3
+        assert stage.system_state(0).server(assignments[0].server_id).queue_delay_s == 0.0
+
+    def test_unknown_task_or_server_is_bad_input(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        good = result_for(a)
+        stage.on_result(good)
+        with pytest.raises(MessageError, match="unknown task"):
+            stage.on_result(good)  # already answered
+        (b,) = stage.decide([task(2)])
+        forged = result_for(b).replace(f'"server_id":"{b.server_id}"'.encode(), b'"server_id":"edge-9"')
+        with pytest.raises(MessageError, match="unknown server 'edge-9'"):
+            stage.on_result(forged)
+        with pytest.raises(MessageError):
+            stage.on_result(b"not json")
+
+    def test_snapshot_restores_learning_and_pending_tasks(self, topology):
+        stage = stage_factory(topology)
+        done = stage.decide([task(i) for i in range(4)])
+        for a in done:
+            stage.on_result(result_for(a))
+        (open_task,) = stage.decide([task(99)])
+        restored = stage_factory(topology)
+        restored.restore(stage.snapshot())
+        assert restored.stats() == stage.stats()
+        assert restored.policy.state_bytes() == stage.policy.state_bytes()
+        restored.on_result(result_for(open_task))  # a result of a task decided before the restart
+        stage.on_result(result_for(open_task))
+        assert restored.stats()["feedbacks"] == 5
+        # Same state, same next decision.
+        assert [a.server_id for a in restored.decide([task(7)])] == [
+            a.server_id for a in stage.decide([task(7)])
+        ]
+
+    def test_snapshot_of_another_policy_is_rejected(self, topology):
+        with pytest.raises(MessageError):
+            stage_factory(topology, "random").restore(stage_factory(topology).snapshot())
