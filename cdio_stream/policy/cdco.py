@@ -48,6 +48,19 @@ _TIE_BREAK = 1e-6
 
 
 class CdcoPolicy(Policy):
+    """The CDCO bandit; ``make_policy("cdio")`` and ``make_policy("cdco-only")`` configure it.
+
+    Hyperparameters: ``phi`` weighs bandwidth (Mbps) against compute (TFLOP) in the cost;
+    ``lambda_acc`` / ``lambda_delay`` are the penalties of a missed C1 / C2 in units of the
+    largest observed cost (4: a violation is worth four times the costliest placement);
+    ``explore`` scales the confidence radii; ``discount`` < 1 forgets old outcomes per arm;
+    ``complexity_edges`` / ``a_req_edges`` bucket the context (use
+    :func:`~cdio_stream.policy.context.complexity_edges_from` on a profiling trace);
+    ``max_per_slot`` caps tasks per server and slot (raised to ceil(n / servers) when a slot
+    would not fit); ``max_pending`` bounds the decisions kept waiting for feedback (oldest
+    dropped), which bounds the size of ``state_bytes``.
+    """
+
     name = "cdio"
 
     def __init__(
@@ -195,6 +208,7 @@ class CdcoPolicy(Policy):
                 min(float(cost[c * m + j]), 1.0)
                 + self.lambda_acc * (1.0 - float(succ[c * nm + self._model_idx[j]]))
                 + self.lambda_delay * (1.0 - p_del)
+                + _TIE_BREAK * known
             )
             if score < best_score:
                 best, best_score, best_known, best_pd = j, score, known, p_del
@@ -282,7 +296,7 @@ class CdcoPolicy(Policy):
         p_acc = self.success.bound[ctx[rest, None] * self._n_models + self._model_idx[col_server]]
         cost = self.cost.bound[ctx[rest, None] * m + col_server]
         score = expected_penalty(cost, p_acc, p_del, self.lambda_acc, self.lambda_delay)
-        score += _TIE_BREAK * q_pos  # equal scores: prefer shorter queues, spread the slot
+        score += _TIE_BREAK * known  # equal scores: prefer the earlier start, spread the slot
         srv, p = solve_columns(score, col_server, col_pos)
         return srv, off[srv] + p
 
