@@ -125,7 +125,7 @@ class Timings:
 @dataclass(frozen=True)
 class Costs:
     compute: float = 0.0  # FP16 TFLOPS x inference time (paper 4.2.3)
-    bandwidth: float = 0.0  # bytes / transmission time (paper 4.2.4)
+    bandwidth: float = 0.0  # bits sent / transmission time, bits/s (paper 4.2.4)
     energy: float = 0.0  # joules (paper 4.2.5)
 
 

@@ -22,6 +22,15 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = [
     "cdio_stream.cli.broker",
     "cdio_stream.cli.topics",
+    "cdio_stream.cli.worker",
+    "cdio_stream.cli.demo",
+    "cdio_stream.cli.dataset",
+    "cdio_stream.cli.replay",
+    "cdio_stream.cli.camera",
+    "cdio_stream.cli.rpp",
+    "cdio_stream.cli.models",
+    "cdio_stream.cli.profile",
+    "cdio_stream.cli.simulate",
 ]
 
 
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level != "DEBUG":
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group joins, one line per consumer
     try:
         return int(args.func(args, settings) or 0)
     except CdioError as exc:
