@@ -37,17 +37,31 @@ class WorkerSpec:
         return self.role
 
 
+# What a Faust worker logs once it has joined its consumer group and is consuming.
+READY_MARKER = "[^Worker]: Ready"
+
+
 @dataclass
 class WorkerProcess:
     spec: WorkerSpec
     proc: subprocess.Popen
     log_path: Path
+    log_start: int = 0  # where this run's output begins in the (appended) log file
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_text(self) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with self.log_path.open("rb") as fh:
+                fh.seek(self.log_start)
+                return fh.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    @property
+    def ready(self) -> bool:
+        return READY_MARKER in self.log_text()
 
 
 @dataclass
@@ -76,6 +90,7 @@ class Launcher:
             raise CdioError(f"worker {spec.name} is already running")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cdio_stream.cli", "worker", spec.role, *spec.args],
@@ -85,7 +100,7 @@ class Launcher:
                 env=self.env(),
                 start_new_session=True,  # Ctrl-C in the terminal reaches us, not each worker
             )
-        wp = WorkerProcess(spec, proc, log_path)
+        wp = WorkerProcess(spec, proc, log_path, log_start)
         self.workers[spec.name] = wp
         log.info("started worker %s (pid %d, log %s)", spec.name, proc.pid, log_path)
         return wp
@@ -96,6 +111,18 @@ class Launcher:
             code = wp.proc.poll()
             if code is not None:
                 raise CdioError(f"worker {name} exited with code {code}; its log ends:\n{wp.log_tail()}")
+
+    def wait_ready(self, timeout_s: float = 300.0, poll_s: float = 0.5) -> float:
+        """Block until every worker consumes (or raise if one died or time ran out); returns seconds."""
+        t0 = time.monotonic()
+        while True:
+            self.check()
+            waiting = [name for name, wp in self.workers.items() if not wp.ready]
+            if not waiting:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout_s:
+                raise CdioError(f"workers not ready after {timeout_s:.0f} s: {', '.join(waiting)}")
+            time.sleep(poll_s)
 
     def stop(self, name: str, timeout_s: float = 30.0) -> int | None:
         wp = self.workers.pop(name)

@@ -1,0 +1,73 @@
+"""``cdio-stream worker ROLE``: run one pipeline agent as its own Faust worker process.
+
+Start more workers of a role (on more nodes) to split its partitions: all workers of a
+role share one consumer group. One inference worker serves one server id.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cdio_stream.settings import Settings
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "worker",
+        help="run one pipeline agent (preprocess, scheduler, inference, sink) as a Faust worker",
+        description="Run one agent of the pipeline as a Faust worker on the broker given by --bootstrap.",
+    )
+    p.add_argument("role", choices=["preprocess", "scheduler", "inference", "sink"])
+    p.add_argument("--server", help="inference: the server id (from topics.yaml) this worker serves")
+    p.add_argument(
+        "--rpp-checkpoint", type=Path, help="preprocess: LSTM checkpoint (default: the shipped one)"
+    )
+    p.add_argument("--policy", default="cdio", help="scheduler: policy name (default cdio)")
+    p.add_argument("--seed", type=int, default=0, help="scheduler: policy seed; inference: link seed")
+    p.add_argument("--slot-size", type=int, default=16, help="scheduler: most tasks per slot")
+    p.add_argument("--slot-ms", type=float, default=50.0, help="scheduler: longest wait to fill a slot")
+    p.add_argument("--dataset", type=Path, help="inference: UA-DETRAC-layout directory (ground truth)")
+    p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable", help="inference: link")
+    p.add_argument("--device", default="cpu", help="inference: cpu, cuda or cuda:N")
+    p.add_argument("--models", type=Path, help="inference: extra model registry YAML")
+    p.add_argument("--metrics-port", type=int, default=0, help="sink: serve Prometheus metrics on this port")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from faust.worker import Worker
+
+    from agents.app import WorkerParts, create_app
+    from cdio_stream.errors import ConfigError
+    from cdio_stream.pipeline import workers
+
+    topology = settings.topology()
+    parts = WorkerParts(role=args.role)
+    if args.role == "preprocess":
+        parts.preprocessor = workers.build_preprocessor(settings, topology, args.rpp_checkpoint)
+    elif args.role == "scheduler":
+        parts.scheduler, parts.state_store = workers.build_scheduler(
+            settings, topology, args.policy, args.seed
+        )
+        parts.slot_size, parts.slot_s = args.slot_size, args.slot_ms / 1000.0
+    elif args.role == "inference":
+        if not args.server:
+            raise ConfigError("worker inference needs --server ID (one of the servers in topics.yaml)")
+        opts = workers.InferenceOptions(
+            server_id=args.server,
+            dataset=args.dataset,
+            bandwidth=args.bandwidth,
+            link_seed=args.seed,
+            device=args.device,
+            models_file=args.models,
+        )
+        parts.inference = workers.build_inference(settings, topology, opts)
+    else:
+        parts.metrics = workers.build_metrics(args.metrics_port)
+    app = create_app(settings, topology, parts)
+    worker = Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()  # returns by SystemExit when the worker stops
+    return 0
