@@ -1,0 +1,190 @@
+"""``cdio-stream demo``: the whole pipeline on this machine, end to end.
+
+Starts a throwaway Kafka broker (or uses --bootstrap), creates the topics, starts every
+worker (preprocess, scheduler with CDIO, one inference worker per server of topics.yaml:
+4 edge + 1 cloud, sink), replays a synthetic DETRAC-format dataset (or a real UA-DETRAC
+directory with --dataset), shows progress, and prints the paper's metrics for the run.
+Everything it started is stopped again, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from cdio_stream.settings import Settings
+
+__all__ = ["register", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo", help="run the whole pipeline on a local throwaway broker and print metrics"
+    )
+    p.add_argument(
+        "--dataset", type=Path, help="UA-DETRAC-layout directory (default: generate a synthetic one)"
+    )
+    p.add_argument(
+        "--sequences", type=int, default=4, help="synthetic sequences = camera streams (default 4)"
+    )
+    p.add_argument("--frames", type=int, default=40, help="frames per stream (default 40)")
+    p.add_argument("--fps", type=float, default=5.0, help="replay rate per stream (default 5; 0 = flat out)")
+    p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
+    p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=480.0, help="give up waiting for results after N s")
+    p.add_argument(
+        "--worker-threads", type=int, default=1, help="torch threads per worker process (default 1)"
+    )
+    p.add_argument("--logs", type=Path, help="folder for worker logs (default: <cache>/demo-logs/<run>)")
+    p.add_argument("--json", type=Path, help="also write the run's metrics to this JSON file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cdio_stream.kafka.admin import create_topics
+    from cdio_stream.kafka.broker import LocalKafkaBroker
+    from cdio_stream.pipeline.launcher import Launcher
+    from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    with contextlib.ExitStack() as stack:
+        if settings.bootstrap:
+            # A shared cluster: keep this run's topics apart from everything else on it.
+            settings = replace(settings, topic_prefix=settings.topic_prefix or f"cdio-demo-{run_id}.")
+        else:
+            print("starting a local Kafka broker ...", flush=True)
+            broker = stack.enter_context(LocalKafkaBroker(settings.cache_dir))
+            settings = replace(settings, bootstrap=broker.bootstrap)
+            print(f"Kafka broker at {broker.bootstrap}", flush=True)
+        topology = settings.topology()
+        asyncio.run(create_topics(settings.bootstrap, topology))
+        print(f"topics created ({len(topology.all_topics())}, prefix {topology.prefix!r})", flush=True)
+
+        dataset = args.dataset or _synthetic_dataset(settings, args)
+        logs = args.logs or settings.cache_dir / "demo-logs" / run_id
+        launcher = Launcher(replace(settings, torch_threads=args.worker_threads), logs)
+        stack.callback(launcher.stop_all)
+        specs = pipeline_workers(
+            topology, policy=args.policy, dataset=dataset, bandwidth=args.bandwidth, seed=args.seed
+        )
+        for spec in specs:
+            launcher.start(spec)
+        print(
+            f"started {len(specs)} workers: {', '.join(s.name for s in specs)} (logs in {logs})", flush=True
+        )
+
+        collector = ResultCollector(settings.bootstrap, topology)
+        t0 = time.monotonic()
+        stats = asyncio.run(_replay_and_collect(settings, topology, dataset, args, collector, launcher))
+        elapsed = time.monotonic() - t0
+        print()
+        print(stats.summary())
+        print()
+        print(f"Metrics of this run (policy {args.policy}, {args.bandwidth} bandwidth):")
+        print(collector.metrics.table())
+        if collector.dead_letters:
+            print(f"dead letters: {len(collector.dead_letters)}")
+            for dl in collector.dead_letters[:10]:
+                print(f"  {dl.stage}: {dl.reason}")
+        if args.json:
+            _write_json(args.json, args, collector, elapsed)
+            print(f"metrics written to {args.json}")
+        print("stopping workers and broker ...", flush=True)
+    return 0
+
+
+async def _replay_and_collect(settings, topology, dataset, args, collector, launcher):
+    from cdio_stream.data.detrac import DetracDataset
+    from cdio_stream.data.replay import ReplayConfig, plan_streams, replay
+    from cdio_stream.data.requirements import RequirementSampler
+
+    plans = plan_streams(DetracDataset(dataset), args.sequences if args.dataset is None else None)
+    config = ReplayConfig(
+        fps=args.fps,
+        max_frames=args.frames,
+        requirements=RequirementSampler(seed=args.seed),
+        progress_interval_s=3600,  # the collector reports progress instead
+    )
+    t0 = time.monotonic()
+    sent: dict[str, int | None] = {"frames": None}
+    last = {"t": 0.0}
+
+    def progress(c) -> None:
+        now = time.monotonic()
+        if now - last["t"] >= 2.0:
+            last["t"] = now
+            rate = c.metrics.count / max(now - t0, 1e-9)
+            print(
+                f"[{now - t0:5.0f} s] results {c.metrics.count:4d}  dead letters {len(c.dead_letters):3d}  "
+                f"of {sent['frames'] if sent['frames'] is not None else '...'} frames  {rate:4.1f} results/s  "
+                f"| {c.metrics.log_line()}",
+                flush=True,
+            )
+
+    async def produce():
+        stats = await replay(plans, bootstrap=settings.bootstrap, topology=topology, config=config)
+        sent["frames"] = int(stats.total("delivered"))
+        return stats
+
+    producing = asyncio.create_task(produce())
+    collecting = asyncio.create_task(
+        collector.collect(
+            lambda: sent["frames"], timeout_s=args.timeout, on_progress=progress, check=launcher.check
+        )
+    )
+    try:
+        stats = await producing
+        await collecting
+    finally:
+        for task in (producing, collecting):
+            task.cancel()
+    elapsed = time.monotonic() - t0
+    print(
+        f"all {sent['frames']} frames accounted for in {elapsed:.1f} s ({collector.metrics.count / elapsed:.2f} results/s)"
+    )
+    return stats
+
+
+def _write_json(path: Path, args: argparse.Namespace, collector, elapsed_s: float) -> None:
+    import orjson
+
+    m = collector.metrics
+    doc = {
+        "policy": args.policy,
+        "bandwidth": args.bandwidth,
+        "streams": args.sequences,
+        "frames_per_stream": args.frames,
+        "fps_per_stream": args.fps,
+        "elapsed_s": elapsed_s,
+        "results_per_s": m.count / elapsed_s if elapsed_s > 0 else None,
+        "summary": m.summary(),
+        "per_server": dict(m.per_server),
+        "stage_p50_p95_s": m.stage_percentiles(),
+        "dead_letters": [dl.reason for dl in collector.dead_letters],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _synthetic_dataset(settings: Settings, args: argparse.Namespace) -> Path:
+    """Generate (once, cached) the synthetic DETRAC-format set the demo replays."""
+    from cdio_stream.data.synth import SynthConfig, generate_dataset
+
+    config = SynthConfig(sequences=args.sequences, frames=args.frames, seed=args.seed)
+    out = settings.cache_dir / "datasets" / f"synth-{config.sequences}x{config.frames}-seed{config.seed}"
+    if not (out / ".complete").is_file():
+        print(
+            f"generating a synthetic dataset ({config.sequences} x {config.frames} frames) in {out} ...",
+            flush=True,
+        )
+        generate_dataset(out, config)
+        (out / ".complete").write_text("ok\n")
+    return out
