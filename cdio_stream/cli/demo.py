@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sequences", type=int, default=4, help="synthetic sequences = camera streams (default 4)"
     )
     p.add_argument("--frames", type=int, default=40, help="frames per stream (default 40)")
-    p.add_argument("--fps", type=float, default=5.0, help="replay rate per stream (default 5; 0 = flat out)")
+    p.add_argument("--fps", type=float, default=2.5, help="replay rate per stream (default 2.5; 0 = flat out)")
     p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
     p.add_argument("--seed", type=int, default=0)
@@ -77,9 +77,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         for spec in specs:
             launcher.start(spec)
-        print(
-            f"started {len(specs)} workers: {', '.join(s.name for s in specs)} (logs in {logs})", flush=True
-        )
+        print(f"starting {len(specs)} workers (logs in {logs}) ...", flush=True)
+        ready_s = launcher.wait_ready(timeout_s=args.timeout)
+        print(f"all workers ready in {ready_s:.0f} s: {', '.join(s.name for s in specs)}", flush=True)
 
         collector = ResultCollector(settings.bootstrap, topology)
         t0 = time.monotonic()
