@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from cdio_stream.errors import DatasetError
+from cdio_stream.jsonl import iter_jsonl, write_jsonl
 
 __all__ = ["TRACE_VERSION", "TraceFrame", "iter_trace", "read_trace", "write_trace", "append_trace"]
 
@@ -57,19 +57,7 @@ class TraceFrame:
 
 def iter_trace(path: str | Path) -> Iterator[TraceFrame]:
     """Yield the frames of a trace file; a bad line raises DatasetError naming file and line."""
-    path = Path(path)
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise DatasetError(f"cannot open trace {path}: {exc.strerror}") from None
-    with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield TraceFrame.from_json(line)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise DatasetError(f"{path}:{lineno}: bad trace record: {exc}") from None
+    return iter_jsonl(path, TraceFrame.from_json, "trace")
 
 
 def read_trace(path: str | Path) -> list[TraceFrame]:
@@ -78,19 +66,9 @@ def read_trace(path: str | Path) -> list[TraceFrame]:
 
 def write_trace(path: str | Path, frames: Iterable[TraceFrame]) -> int:
     """Write (overwrite) a trace; returns the number of frames written."""
-    with Path(path).open("wb") as fh:
-        return _write(fh, frames)
+    return write_jsonl(path, frames)
 
 
 def append_trace(path: str | Path, frames: Iterable[TraceFrame]) -> int:
     """Append frames to a trace (used by resumable profiling); returns the count."""
-    with Path(path).open("ab") as fh:
-        return _write(fh, frames)
-
-
-def _write(fh, frames: Iterable[TraceFrame]) -> int:
-    n = 0
-    for f in frames:
-        fh.write(f.to_json() + b"\n")
-        n += 1
-    return n
+    return write_jsonl(path, frames, append=True)

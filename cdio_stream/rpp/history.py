@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 
 from cdio_stream.errors import ConfigError, DatasetError
+from cdio_stream.jsonl import iter_jsonl, write_jsonl
 from cdio_stream.rpp.features import TaskFeatures
 from cdio_stream.trace import TraceFrame
 
@@ -114,19 +115,7 @@ def preference_label(record: HistoryRecord, *, both_fail: int = 0) -> int:
 
 def iter_history(path: str | Path) -> Iterator[HistoryRecord]:
     """Yield the records of a history file; a bad line raises DatasetError naming file and line."""
-    path = Path(path)
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise DatasetError(f"cannot open history {path}: {exc.strerror}") from None
-    with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield HistoryRecord.from_json(line)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise DatasetError(f"{path}:{lineno}: bad history record: {exc}") from None
+    return iter_jsonl(path, HistoryRecord.from_json, "history")
 
 
 def read_history(path: str | Path) -> list[HistoryRecord]:
@@ -135,12 +124,7 @@ def read_history(path: str | Path) -> list[HistoryRecord]:
 
 def write_history(path: str | Path, records: Iterable[HistoryRecord]) -> int:
     """Write (overwrite) a history file; returns the number of records written."""
-    n = 0
-    with Path(path).open("wb") as fh:
-        for rec in records:
-            fh.write(rec.to_json() + b"\n")
-            n += 1
-    return n
+    return write_jsonl(path, records)
 
 
 @dataclass(frozen=True)
