@@ -23,6 +23,8 @@ __all__ = ["register", "run"]
 
 log = logging.getLogger(__name__)
 
+DEMO_SYNTH_SEED = 1000  # synthetic scenes of the demo: seeds 1000 + --seed
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -178,7 +180,8 @@ def _synthetic_dataset(settings: Settings, args: argparse.Namespace) -> Path:
     """Generate (once, cached) the synthetic DETRAC-format set the demo replays."""
     from cdio_stream.data.synth import SynthConfig, generate_dataset
 
-    config = SynthConfig(sequences=args.sequences, frames=args.frames, seed=args.seed)
+    # Seed 0 made the detectors' training data (cdio_stream/weights/); the demo's scenes are new to them.
+    config = SynthConfig(sequences=args.sequences, frames=args.frames, seed=DEMO_SYNTH_SEED + args.seed)
     out = settings.cache_dir / "datasets" / f"synth-{config.sequences}x{config.frames}-seed{config.seed}"
     if not (out / ".complete").is_file():
         print(
