@@ -57,6 +57,15 @@ class WorkerParts:
         return self.role
 
 
+def _reason(exc: Exception) -> str:
+    """Why a record is dead-lettered: bad input says so itself; anything else is our bug,
+    logged with its traceback, and still must not stop the stream or lose the record."""
+    if isinstance(exc, CdioError):
+        return str(exc)
+    log.exception("unexpected error while processing a record")
+    return f"internal error: {exc!r}"
+
+
 def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> faust.App:
     if parts.role not in ROLES:
         raise CdioError(f"unknown worker role {parts.role!r}; one of {', '.join(ROLES)}")
@@ -118,8 +127,8 @@ def _preprocess(app: faust.App, topology: Topology, parts: WorkerParts, raw: dic
         async for event in stream.events():
             try:
                 task = pre.handle(event.value, event.message.headers)
-            except CdioError as exc:
-                await to_dead_letter(event, str(exc))
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
                 continue
             value, headers = encode_task(task, topology.max_frame_bytes)
             await tasks.send(key=task.frame.meta.stream_id.encode(), value=value, headers=headers)
@@ -169,13 +178,21 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     async def schedule(stream):
         await restored.wait()
         async for events in stream.take_events(parts.slot_size, within=parts.slot_s):
-            slot = []
+            slot, slot_events = [], []
             for event in events:
                 try:
                     slot.append(sched.decode_task(event.value, event.message.headers))
-                except CdioError as exc:
-                    await to_dead_letter(event, str(exc))
-            for a in sched.decide(slot):
+                    slot_events.append(event)
+                except Exception as exc:
+                    await to_dead_letter(event, _reason(exc))
+            try:
+                assignments = sched.decide(slot)
+            except Exception as exc:  # the policy failed: keep the slot's tasks, say why
+                reason = _reason(exc)
+                for event in slot_events:
+                    await to_dead_letter(event, reason)
+                continue
+            for a in assignments:
                 value, headers = encode_assignment(a, topology.max_frame_bytes)
                 await assign[a.server_id].send(
                     key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
@@ -188,8 +205,8 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
         async for event in stream.events():
             try:
                 sched.on_result(event.value)
-            except CdioError as exc:
-                await to_dead_letter(event, str(exc))
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
                 continue
             dirty["changed"] = True
 
@@ -209,8 +226,8 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 await asyncio.sleep(transmission_s)  # the emulated uplink
                 # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
                 result = await loop.run_in_executor(None, stage.infer, assignment, transmission_s)
-            except CdioError as exc:
-                await to_dead_letter(event, str(exc))
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
                 continue
             await results.send(key=result.stream_id.encode(), value=encode_result(result))
 
@@ -225,8 +242,8 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
         async for event in stream.events():
             try:
                 metrics.add_encoded(event.value)
-            except CdioError as exc:
-                await to_dead_letter(event, str(exc))
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
                 continue
             if metrics.count % parts.log_every == 0 or time.monotonic() - last_log > 10:
                 last_log = time.monotonic()

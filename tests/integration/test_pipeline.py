@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiokafka import AIOKafkaConsumer
 
 from cdio_stream.data.detrac import DetracDataset
 from cdio_stream.data.replay import ReplayConfig, create_frame_producer, plan_streams, replay
 from cdio_stream.data.synth import SynthConfig, generate_dataset
 from cdio_stream.kafka.state_store import KafkaStateStore
-from cdio_stream.messages import Frame, FrameMeta, encode_frame
+from cdio_stream.messages import Costs, Frame, FrameMeta, Result, Timings, encode_frame, encode_result
+from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
 from cdio_stream.policy.base import Policy
@@ -62,6 +64,35 @@ async def publish(bootstrap, topology, dataset: Path, sequences: list[str], corr
     finally:
         await producer.stop()
     return int(stats.total("delivered"))
+
+
+async def forge_result_and_wait_for_dead_letter(bootstrap, topology, timeout_s: float = 60.0):
+    """Publish a result for a task nobody assigned; return the dead letter the scheduler makes of it."""
+    ghost = Result(
+        "ghost/1", "ghost", 1, "edge-1", "edge", "edge", 60.0, 0.4, 10, (), None, Timings(), Costs(), 0.0
+    )
+    producer = create_frame_producer(bootstrap, topology)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topology.results.name, encode_result(ghost), key=b"ghost")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topology.dead_letter.name, bootstrap_servers=bootstrap, group_id=f"{topology.prefix}dlq-check",
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for rec in records:
+                    dl = read_dead_letter(rec.headers)
+                    if dl.stage == "scheduler":
+                        return dl
+    finally:
+        await consumer.stop()
+    raise AssertionError("no dead letter from the scheduler for a result of an unknown task")
 
 
 def snapshot_header(bootstrap, topology) -> tuple[dict, Policy] | None:
@@ -122,6 +153,9 @@ class TestPipeline:
 
             # The bandit learned from every result (semi-bandit feedback per task).
             header, policy = wait_for_feedbacks(kafka_bootstrap, topology, sent)
+            # A result for a task nobody assigned is dead-lettered by the scheduler, which goes on.
+            ghost = asyncio.run(forge_result_and_wait_for_dead_letter(kafka_bootstrap, topology))
+            assert "unknown task 'ghost/1'" in ghost.reason and ghost.source_topic == topology.results.name
             assert header["feedbacks"] == sent and header["pending"] == []
             assert policy.name == "cdio"
             assert policy.cost.n.sum() == sent
