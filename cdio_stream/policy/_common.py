@@ -12,7 +12,7 @@ from cdio_stream.system.network import NOMINAL_BPS
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.topology import ServerSpec
 
-__all__ = ["service_times", "default_latencies", "LoadView", "TierPolicy"]
+__all__ = ["service_times", "default_latencies", "LoadView", "ProfiledPolicy", "TierPolicy"]
 
 #: Link latencies a heuristic assumes (what a ping would tell; matches system.network defaults).
 TIER_LATENCY_S = {"edge": 0.001, "cloud": 0.02}
@@ -107,12 +107,15 @@ class LoadView:
         return min(candidates, key=lambda j: (self.wait[j], j))
 
 
-class TierPolicy(Policy):
-    """Base of the rule-based policies: a rule picks a tier, the least-loaded server of it runs the task.
+class ProfiledPolicy(Policy):
+    """Base of the heuristics that predict delays from per-server service times.
 
-    Service times come from the profiles when the models are known, else the load view
-    compares queue lengths (``inference_s`` overrides per server id).
+    Service times come from the profiles (model x device), overridden per server id by
+    ``inference_s``; with ``profiles_required`` False unknown models count as 1 s, so the
+    load view compares queue lengths.
     """
+
+    profiles_required: bool = True
 
     def __init__(
         self,
@@ -125,11 +128,19 @@ class TierPolicy(Policy):
         super().__init__(servers, seed=seed)
         self.inference_s = dict(inference_s or {})
         self.deployment = deployment
-        self._service = service_times(self.servers, self.inference_s, deployment=deployment, required=False)
+        self._service = service_times(
+            self.servers, self.inference_s, deployment=deployment, required=self.profiles_required
+        )
         self._latency = default_latencies(self.servers)
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "inference_s": self.inference_s, "deployment": self.deployment}
+
+
+class TierPolicy(ProfiledPolicy):
+    """Base of the rule-based policies: a rule picks a tier, the least-loaded server of it runs the task."""
+
+    profiles_required = False
 
     @abstractmethod
     def _tier(self, task: SlotTask, view: LoadView) -> str:

@@ -10,34 +10,14 @@ It ignores the task's accuracy requirement and resource cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from cdio_stream.policy._common import LoadView, default_latencies, service_times
-from cdio_stream.policy.base import Decision, Policy, ServerSpec, SlotTask, SystemState
+from cdio_stream.policy._common import LoadView, ProfiledPolicy
+from cdio_stream.policy.base import Decision, SlotTask, SystemState
 
 __all__ = ["SniperPolicy"]
 
 
-class SniperPolicy(Policy):
+class SniperPolicy(ProfiledPolicy):
     name = "sniper"
-
-    def __init__(
-        self,
-        servers: Sequence[ServerSpec],
-        *,
-        inference_s: Mapping[str, float] | None = None,
-        deployment: str | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(servers, seed=seed)
-        self.inference_s = dict(inference_s or {})
-        self.deployment = deployment
-        self._service = service_times(self.servers, self.inference_s, deployment=deployment)
-        self._latency = default_latencies(self.servers)
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "inference_s": self.inference_s, "deployment": self.deployment}
 
     def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
         view = LoadView(self.server_ids, state, self._service, self._latency)
