@@ -37,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sequences", type=int, default=4, help="synthetic sequences = camera streams (default 4)"
     )
     p.add_argument("--frames", type=int, default=40, help="frames per stream (default 40)")
-    p.add_argument("--fps", type=float, default=2.5, help="replay rate per stream (default 2.5; 0 = flat out)")
+    p.add_argument(
+        "--fps", type=float, default=2.5, help="replay rate per stream (default 2.5; 0 = flat out)"
+    )
     p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
     p.add_argument("--seed", type=int, default=0)
@@ -85,8 +87,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         collector = ResultCollector(settings.bootstrap, topology)
         t0 = time.monotonic()
-        stats = asyncio.run(_replay_and_collect(settings, topology, dataset, args, collector, launcher))
+        stats = asyncio.run(_replay_and_collect(settings, topology, dataset, args, collector, launcher, t0))
         elapsed = time.monotonic() - t0
+        print(
+            f"all {stats.total('delivered'):.0f} frames accounted for in {elapsed:.1f} s "
+            f"({collector.metrics.count / elapsed:.2f} results/s)"
+        )
         print()
         print(stats.summary())
         print()
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _replay_and_collect(settings, topology, dataset, args, collector, launcher):
+async def _replay_and_collect(settings, topology, dataset, args, collector, launcher, t0: float):
     from cdio_stream.data.detrac import DetracDataset
     from cdio_stream.data.replay import ReplayConfig, plan_streams, replay
     from cdio_stream.data.requirements import RequirementSampler
@@ -115,7 +121,6 @@ async def _replay_and_collect(settings, topology, dataset, args, collector, laun
         requirements=RequirementSampler(seed=args.seed),
         progress_interval_s=3600,  # the collector reports progress instead
     )
-    t0 = time.monotonic()
     sent: dict[str, int | None] = {"frames": None}
     last = {"t": 0.0}
 
@@ -148,10 +153,6 @@ async def _replay_and_collect(settings, topology, dataset, args, collector, laun
     finally:
         for task in (producing, collecting):
             task.cancel()
-    elapsed = time.monotonic() - t0
-    print(
-        f"all {sent['frames']} frames accounted for in {elapsed:.1f} s ({collector.metrics.count / elapsed:.2f} results/s)"
-    )
     return stats
 
 
