@@ -43,6 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agents.app import WorkerParts, create_app
     from cdio_stream.errors import ConfigError
     from cdio_stream.pipeline import workers
+    from cdio_stream.pipeline.launcher import READY_MARKER
 
     topology = settings.topology()
     parts = WorkerParts(role=args.role)
@@ -68,6 +69,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         parts.metrics = workers.build_metrics(args.metrics_port)
     app = create_app(settings, topology, parts)
-    worker = Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
+
+    class ReadyWorker(Worker):
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            print(READY_MARKER, flush=True)  # stdout, whatever the log level: the launcher waits for it
+
+    worker = ReadyWorker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()  # returns by SystemExit when the worker stops
     return 0

@@ -37,8 +37,8 @@ class WorkerSpec:
         return self.role
 
 
-# What a Faust worker logs once it has joined its consumer group and is consuming.
-READY_MARKER = "[^Worker]: Ready"
+# What `cdio-stream worker` prints once its Faust worker has started consuming.
+READY_MARKER = "cdio-stream worker ready"
 
 
 @dataclass
