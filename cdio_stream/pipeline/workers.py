@@ -27,7 +27,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The LSTM shipped with the project (trained on a profiling trace of the shipped
-# detectors on synthetic data; see cdio_stream/rpp/README or the model card beside it).
+# detectors on synthetic data; cdio_stream/rpp/checkpoints/README.md and its JSON card).
 DEFAULT_RPP_CHECKPOINT = Path(__file__).resolve().parent.parent / "rpp" / "checkpoints" / "rpp-default.pt"
 
 
