@@ -63,7 +63,7 @@ LIVE_INFERENCE_S = {"edge": 0.028, "cloud": 0.034}
 PROFILE_POLICIES = ("dao", "sniper", "javp")
 # DAO ranks servers by their model's prior accuracy: the shipped detectors' mean per-frame
 # mAP50 (%) on unseen synthetic frames (cdio_stream/weights/README.md).
-LIVE_ACCURACY_PRIOR = {"edge": 13.3, "cloud": 15.4}
+LIVE_ACCURACY_PRIOR = {"edge": 13.3, "cloud": 37.7}
 
 
 def build_scheduler(settings: Settings, topology: Topology, policy_name: str, seed: int = 0):
