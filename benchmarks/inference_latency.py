@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -26,8 +27,11 @@ from cdio_stream.inference.registry import default_registry  # noqa: E402
 from cdio_stream.inference.runner import Detector  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 
+# The real UA-DETRAC sample: CDIO_DETRAC_SAMPLE, else ../shared/datasets/ua-detrac-sample.
 SAMPLE = (
-    ROOT.parent / "shared" / "datasets" / "ua-detrac-sample" / "Insight-MVT_Annotation_Train" / "MVI_20011"
+    Path(os.environ.get("CDIO_DETRAC_SAMPLE") or ROOT.parent / "shared" / "datasets" / "ua-detrac-sample")
+    / "Insight-MVT_Annotation_Train"
+    / "MVI_20011"
 )
 
 

@@ -32,7 +32,11 @@ from cdio_stream.data.synth import SynthConfig, generate_dataset  # noqa: E402
 from cdio_stream.kafka.admin import create_topics  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "ua-detrac-sample"
+# The real UA-DETRAC sample: CDIO_DETRAC_SAMPLE, else ../shared/datasets/ua-detrac-sample.
+SAMPLE = Path(
+    os.environ.get("CDIO_DETRAC_SAMPLE")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "ua-detrac-sample"
+)
 
 
 def run_case(bootstrap: str, settings: Settings, dataset: DetracDataset, streams: int, frames: int) -> dict:

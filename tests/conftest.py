@@ -5,6 +5,11 @@
 2. testcontainers' Kafka container (KRaft) when a Docker engine answers;
 3. otherwise the project's local KRaft broker from the Apache Kafka jars.
 
+``detrac_sample`` (session): the real UA-DETRAC sample (one sequence's full XML and a few
+frames), from ``CDIO_DETRAC_SAMPLE``, else ``../shared/datasets/ua-detrac-sample`` beside
+the checkout. Without it the tests that need it skip (a user's fresh clone has none); under
+``CI=true`` they fail instead, so CI keeps testing real data.
+
 ``topology_factory``: a fresh copy of topics.yaml with a unique topic prefix per call,
 its topics created on the broker, so tests never share topics or consumer groups.
 """
@@ -26,8 +31,34 @@ from cdio_stream.topology import Topology, load_topology
 log = logging.getLogger("tests")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
-DETRAC_SAMPLE = SHARED_DIR / "datasets" / "ua-detrac-sample"
+SAMPLE_ENV = "CDIO_DETRAC_SAMPLE"
+SAMPLE_BESIDE_CHECKOUT = REPO_ROOT.parent / "shared" / "datasets" / "ua-detrac-sample"
+
+
+def _is_sample(path: Path) -> bool:
+    return (path / "DETRAC-Train-Annotations-XML" / "MVI_20011.xml").is_file()
+
+
+@pytest.fixture(scope="session")
+def detrac_sample() -> Path:
+    configured = os.environ.get(SAMPLE_ENV)
+    if configured:
+        path = Path(configured).expanduser()
+        if not _is_sample(path):  # asked for and wrong: say so rather than skip quietly
+            pytest.fail(
+                f"{SAMPLE_ENV}={configured}: no DETRAC-Train-Annotations-XML/MVI_20011.xml there",
+                pytrace=False,
+            )
+        return path
+    if _is_sample(SAMPLE_BESIDE_CHECKOUT):
+        return SAMPLE_BESIDE_CHECKOUT
+    reason = (
+        f"UA-DETRAC sample (DETRAC-Train-Annotations-XML/MVI_20011.xml + Insight-MVT_Annotation_Train/"
+        f"MVI_20011/img0000[1-9].jpg) not found: set {SAMPLE_ENV}=/path/to/ua-detrac-sample"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: CI must test the real sample)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

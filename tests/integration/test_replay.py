@@ -22,7 +22,6 @@ from cdio_stream.messages import decode_frame
 pytestmark = pytest.mark.kafka
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / "shared" / "datasets" / "ua-detrac-sample"
 
 
 async def _consume(bootstrap: str, topic: str, n: int, timeout: float = 30.0):
@@ -89,9 +88,11 @@ class TestReplay:
         # one partition per stream key: each stream arrives complete and in order
         assert by_stream == {"MVI_90001": list(range(1, 9)), "MVI_90002": list(range(1, 9))}
 
-    def test_more_streams_than_sequences_loops_and_custom_ranges(self, kafka_bootstrap, topology_factory):
+    def test_more_streams_than_sequences_loops_and_custom_ranges(
+        self, kafka_bootstrap, topology_factory, detrac_sample
+    ):
         topology = topology_factory()
-        ds = DetracDataset(SAMPLE)
+        ds = DetracDataset(detrac_sample)
         plans = plan_streams(ds, 2)
         assert [p.stream_id for p in plans] == ["MVI_20011", "MVI_20011.2"]
         config = ReplayConfig(

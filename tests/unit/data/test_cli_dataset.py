@@ -1,9 +1,6 @@
-from pathlib import Path
 
 from cdio_stream.cli import main
 from cdio_stream.data.detrac import DetracDataset
-
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "ua-detrac-sample"
 
 
 class TestDatasetCommand:
@@ -26,8 +23,8 @@ class TestDatasetCommand:
         info = capsys.readouterr().out
         assert "2 sequences, 6 images" in info and "night" in info
 
-    def test_info_on_the_real_sample(self, capsys):
-        assert main(["dataset", "info", str(SAMPLE)]) == 0
+    def test_info_on_the_real_sample(self, capsys, detrac_sample):
+        assert main(["dataset", "info", str(detrac_sample)]) == 0
         out = capsys.readouterr().out
         assert "MVI_20011" in out and "9 images, 664 annotated frames, 7655 boxes" in out
         assert "7053" in out  # cars

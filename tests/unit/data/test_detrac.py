@@ -7,37 +7,44 @@ import pytest
 from cdio_stream.data.detrac import DetracDataset, FrameRef, gt_ref, parse_gt_ref
 from cdio_stream.errors import DatasetError
 
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "ua-detrac-sample"
-SAMPLE_XML = SAMPLE / "DETRAC-Train-Annotations-XML" / "MVI_20011.xml"
-SAMPLE_IMAGES = SAMPLE / "Insight-MVT_Annotation_Train" / "MVI_20011"
+
+@pytest.fixture(scope="module")
+def sample(detrac_sample):
+    return DetracDataset(detrac_sample)
 
 
 @pytest.fixture(scope="module")
-def sample():
-    return DetracDataset(SAMPLE)
+def sample_xml(detrac_sample) -> Path:
+    return detrac_sample / "DETRAC-Train-Annotations-XML" / "MVI_20011.xml"
 
 
-def _flat_copy(root: Path) -> Path:
+@pytest.fixture(scope="module")
+def sample_images(detrac_sample) -> Path:
+    return detrac_sample / "Insight-MVT_Annotation_Train" / "MVI_20011"
+
+
+@pytest.fixture
+def flat_copy(tmp_path, sample_xml, sample_images) -> Path:
     """The sample rearranged flat: MVI_20011/ and MVI_20011.xml side by side."""
-    shutil.copytree(SAMPLE_IMAGES, root / "MVI_20011")
-    shutil.copy(SAMPLE_XML, root / "MVI_20011.xml")
-    return root
+    shutil.copytree(sample_images, tmp_path / "MVI_20011")
+    shutil.copy(sample_xml, tmp_path / "MVI_20011.xml")
+    return tmp_path
 
 
 class TestSplitLayout:
-    def test_discovers_the_sequence(self, sample):
+    def test_discovers_the_sequence(self, sample, sample_xml, sample_images):
         assert sample.names == ["MVI_20011"]
         seq = sample["MVI_20011"]
         assert seq.split == "Train"
         assert seq.weather == "sunny" and seq.camera_state == "unstable"
-        assert seq.xml_path == SAMPLE_XML and seq.image_dir == SAMPLE_IMAGES
+        assert seq.xml_path == sample_xml and seq.image_dir == sample_images
 
-    def test_frames_pair_images_with_annotations(self, sample):
+    def test_frames_pair_images_with_annotations(self, sample, sample_images):
         seq = sample["MVI_20011"]
         refs = list(seq)
         assert len(seq) == len(refs) == 664
         assert all(isinstance(r, FrameRef) for r in refs)
-        assert refs[0] == (1, SAMPLE_IMAGES / "img00001.jpg", seq.frames[1])
+        assert refs[0] == (1, sample_images / "img00001.jpg", seq.frames[1])
         with_images = [r.num for r in refs if r.image is not None]
         assert with_images == list(range(1, 10))
         assert refs[9].image is None and refs[9].annotation is not None  # frame 10: annotated, no JPEG
@@ -61,15 +68,15 @@ class TestSplitLayout:
 
 
 class TestOtherLayouts:
-    def test_flat_layout(self, tmp_path):
-        ds = DetracDataset(_flat_copy(tmp_path))
+    def test_flat_layout(self, tmp_path, flat_copy):
+        ds = DetracDataset(flat_copy)
         seq = ds["MVI_20011"]
         assert seq.split is None and len(seq) == 664 and len(seq.images) == 9
         assert ds.ground_truth("MVI_20011/1").boxes.shape == (7, 4)
 
-    def test_images_without_annotation(self, tmp_path):
+    def test_images_without_annotation(self, tmp_path, sample_images):
         root = tmp_path / "ds"
-        shutil.copytree(SAMPLE_IMAGES, root / "Insight-MVT_Annotation_Test" / "MVI_20011")
+        shutil.copytree(sample_images, root / "Insight-MVT_Annotation_Test" / "MVI_20011")
         seq = DetracDataset(root)["MVI_20011"]
         assert seq.split == "Test" and seq.xml_path is None
         assert [r.annotation for r in seq] == [None] * 9
@@ -77,24 +84,24 @@ class TestOtherLayouts:
         gt = seq.ground_truth(3)
         assert len(gt) == 0 and gt.ignored.shape == (0, 4)
 
-    def test_annotation_without_images(self, tmp_path):
+    def test_annotation_without_images(self, tmp_path, sample_xml):
         xml_dir = tmp_path / "DETRAC-Train-Annotations-XML"
         xml_dir.mkdir()
-        shutil.copy(SAMPLE_XML, xml_dir)
+        shutil.copy(sample_xml, xml_dir)
         seq = DetracDataset(tmp_path)["MVI_20011"]
         assert seq.image_dir is None and len(seq) == 664
         assert all(r.image is None for r in seq) and list(seq.iter_images()) == []
 
-    def test_unrelated_files_are_ignored(self, tmp_path):
-        root = _flat_copy(tmp_path)
+    def test_unrelated_files_are_ignored(self, tmp_path, flat_copy):
+        root = flat_copy
         (root / "notes").mkdir()
         (root / "notes" / "readme.txt").write_text("x")
         (root / "MVI_20011" / "thumbs.db").write_bytes(b"x")
         ds = DetracDataset(root)
         assert ds.names == ["MVI_20011"] and len(ds["MVI_20011"].images) == 9
 
-    def test_xml_name_mismatch(self, tmp_path):
-        shutil.copy(SAMPLE_XML, tmp_path / "MVI_1.xml")
+    def test_xml_name_mismatch(self, tmp_path, sample_xml):
+        shutil.copy(sample_xml, tmp_path / "MVI_1.xml")
         with pytest.raises(DatasetError, match="does not match"):
             _ = DetracDataset(tmp_path)["MVI_1"].annotation
 

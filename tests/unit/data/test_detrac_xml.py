@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,6 @@ from cdio_stream.data.detrac_xml import (
     write_annotation_xml,
 )
 from cdio_stream.errors import DatasetError
-
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "ua-detrac-sample"
-SAMPLE_XML = SAMPLE / "DETRAC-Train-Annotations-XML" / "MVI_20011.xml"
 
 GOOD = """<?xml version="1.0" encoding="utf-8"?>
 <sequence name="MVI_1">
@@ -39,8 +35,8 @@ def _bad(text: str) -> AnnotationError:
 
 
 @pytest.fixture(scope="module")
-def real():
-    return parse_annotation_xml(SAMPLE_XML)
+def real(detrac_sample):
+    return parse_annotation_xml(detrac_sample / "DETRAC-Train-Annotations-XML" / "MVI_20011.xml")
 
 
 class TestRealSample:

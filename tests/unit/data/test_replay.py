@@ -1,6 +1,5 @@
 """Replay logic that needs no broker: stream planning, configuration, the summary."""
 
-from pathlib import Path
 
 import pytest
 
@@ -8,8 +7,6 @@ from cdio_stream.data.detrac import DetracDataset
 from cdio_stream.data.replay import ReplayConfig, ReplayStats, StreamStats, plan_streams
 from cdio_stream.data.synth import SynthConfig, generate_dataset
 from cdio_stream.errors import ConfigError, DatasetError
-
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "ua-detrac-sample"
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +36,8 @@ class TestPlanStreams:
         with pytest.raises(ConfigError):
             plan_streams(two_sequences, 0)
 
-    def test_only_frames_with_images_are_planned(self):
-        plan = plan_streams(DetracDataset(SAMPLE))[0]
+    def test_only_frames_with_images_are_planned(self, detrac_sample):
+        plan = plan_streams(DetracDataset(detrac_sample))[0]
         assert [f.num for f in plan.frames] == list(range(1, 10))  # the XML lists 664 frames
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from cdio_stream.data.annotations import GroundTruth
 from cdio_stream.settings import Settings
-from tests.conftest import DETRAC_SAMPLE
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +34,5 @@ def gt_factory():
 
 
 @pytest.fixture(scope="session")
-def sample_dir() -> Path:
-    if not DETRAC_SAMPLE.is_dir():
-        pytest.skip(f"UA-DETRAC sample not found at {DETRAC_SAMPLE}")
-    return DETRAC_SAMPLE
+def sample_dir(detrac_sample: Path) -> Path:
+    return detrac_sample

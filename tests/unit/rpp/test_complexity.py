@@ -15,7 +15,6 @@ from cdio_stream.rpp.complexity import (
     reduce_gray,
     to_unit_gray,
 )
-from tests.conftest import DETRAC_SAMPLE
 
 RTOL, ATOL = 1e-6, 1e-12  # ATOL only matters for terms that are exactly 0 in theory
 
@@ -85,10 +84,8 @@ class TestAgainstReference:
         fast = multiscale_complexity(img, n_steps=6)
         np.testing.assert_allclose(fast.scales, reference_complexity(img, 2, 6), rtol=RTOL, atol=ATOL)
 
-    def test_real_frame(self):
-        path = DETRAC_SAMPLE / "Insight-MVT_Annotation_Train" / "MVI_20011" / "img00001.jpg"
-        if not path.is_file():
-            pytest.skip(f"UA-DETRAC sample not found at {path}")
+    def test_real_frame(self, detrac_sample):
+        path = detrac_sample / "Insight-MVT_Annotation_Train" / "MVI_20011" / "img00001.jpg"
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         fast = multiscale_complexity(gray, n_steps=7)
         np.testing.assert_allclose(fast.scales, reference_complexity(gray, 2, 7), rtol=RTOL, atol=ATOL)
