@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from cdio_stream.data.classes import DETRAC_CLASSES, WEATHERS
+from cdio_stream.data.classes import DETRAC_CLASSES, WEATHERS, map_vehicle_type
 from cdio_stream.settings import Settings
 
 __all__ = ["register", "run"]
@@ -113,8 +113,11 @@ def _info(root: Path) -> int:
     header = f"{'sequence':12s} {'split':5s} {'weather':8s} {'camera':8s} {'images':>6s} {'annot.':>6s} {'boxes':>7s}"
     print(header + "".join(f" {c:>6s}" for c in DETRAC_CLASSES) + f" {'ignored':>7s}")
     totals = Counter()
+    raw_types: Counter[str] = Counter()
     for seq in ds:
-        classes = Counter(t.vehicle_type for f in seq.annotation.frames.values() for t in f.targets)
+        targets = [t for f in seq.annotation.frames.values() for t in f.targets]
+        classes = Counter(t.vehicle_type for t in targets)
+        raw_types.update(t.label for t in targets)
         n_boxes = sum(classes.values())
         print(
             f"{seq.name:12s} {seq.split or '-':5s} {seq.weather or '-':8s} {seq.camera_state or '-':8s} "
@@ -129,4 +132,9 @@ def _info(root: Path) -> int:
         f"{len(ds)} sequences, {totals['_images']} images, {totals['_frames']} annotated frames, "
         f"{sum(totals[c] for c in DETRAC_CLASSES)} boxes"
     )
+    if raw_types:
+        print("vehicle_type in the files -> class (cdio_stream/data/classes.py):")
+        for raw, n in sorted(raw_types.items(), key=lambda kv: (-kv[1], kv[0])):
+            cls, known = map_vehicle_type(raw)
+            print(f"  {raw:18s} {n:7d} -> {cls}{'' if known else ' (unknown type)'}")
     return 0

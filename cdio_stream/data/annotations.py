@@ -54,7 +54,11 @@ class Occlusion:
 
 @dataclass(frozen=True)
 class Target:
-    """One annotated vehicle in one frame; ``id`` is its track id within the sequence."""
+    """One annotated vehicle in one frame; ``id`` is its track id within the sequence.
+
+    ``vehicle_type`` is one of the four DETRAC classes; ``raw_vehicle_type`` keeps the file's
+    own label when it differed (e.g. ``Suv`` for ``car``), None when it was the class itself.
+    """
 
     id: int
     box: BoxXYXY
@@ -64,6 +68,12 @@ class Target:
     speed: float | None = None
     trajectory_length: int | None = None
     occlusions: tuple[Occlusion, ...] = ()
+    raw_vehicle_type: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The vehicle type as the annotation file spelled it."""
+        return self.raw_vehicle_type or self.vehicle_type
 
     @property
     def class_id(self) -> int:

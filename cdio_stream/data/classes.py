@@ -12,6 +12,23 @@ and what ground truth uses everywhere in the project:
  3       others     ``others`` (trucks, tankers, anything else)
 ======  =========  ==============================================
 
+Later UA-DETRAC annotation releases label 13 fine-grained, capitalised types instead
+(``Sedan``, ``Suv``, ``Taxi``, ``Hatchback``, ``Police``, ``Van``, ``MiniVan``, ``Bus``,
+``Truck-Box-Large``, ``Truck-Box-Med``, ``Truck-Util``, ``Truck-Pickup``, ``Truck-Flatbed``).
+:func:`map_vehicle_type` folds any spelling onto the four classes, case-insensitively,
+through :data:`VEHICLE_TYPE_ALIASES`:
+
+==========  ========================================================================
+ class       raw ``vehicle_type`` values (any case)
+==========  ========================================================================
+ car         car, sedan, suv, taxi, hatchback, police, mpv, coupe, wagon
+ bus         bus, minibus, coach
+ van         van, minivan
+ others      others, other, tanker, trailer, and every type starting with ``truck``
+==========  ========================================================================
+
+A type that is none of these maps to ``others``; the XML reader warns once per file.
+
 Weather values are spelled as in the dataset's ``sence_weather`` attribute.
 """
 
@@ -19,7 +36,15 @@ from __future__ import annotations
 
 from cdio_stream.errors import DatasetError
 
-__all__ = ["DETRAC_CLASSES", "WEATHERS", "CLASS_IDS", "class_id", "class_name"]
+__all__ = [
+    "DETRAC_CLASSES",
+    "WEATHERS",
+    "CLASS_IDS",
+    "VEHICLE_TYPE_ALIASES",
+    "class_id",
+    "class_name",
+    "map_vehicle_type",
+]
 
 #: Vehicle types in class-id order (car=0, bus=1, van=2, others=3).
 DETRAC_CLASSES: tuple[str, ...] = ("car", "bus", "van", "others")
@@ -29,6 +54,28 @@ WEATHERS: tuple[str, ...] = ("sunny", "cloudy", "rainy", "night")
 
 #: Vehicle type name -> class id.
 CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(DETRAC_CLASSES)}
+
+
+#: Lower-case raw ``vehicle_type`` -> class name (see the module docstring).
+VEHICLE_TYPE_ALIASES: dict[str, str] = {
+    **{t: "car" for t in ("car", "sedan", "suv", "taxi", "hatchback", "police", "mpv", "coupe", "wagon")},
+    **{t: "bus" for t in ("bus", "minibus", "coach")},
+    **{t: "van" for t in ("van", "minivan")},
+    **{t: "others" for t in ("others", "other", "tanker", "trailer")},
+}
+
+
+def map_vehicle_type(raw: str) -> tuple[str, bool]:
+    """The class name for a raw ``vehicle_type``, and whether the type is a known one.
+
+    Unknown types map to ``others`` (known=False) so that one odd label never rejects a file.
+    """
+    key = raw.strip().lower()
+    if key in VEHICLE_TYPE_ALIASES:
+        return VEHICLE_TYPE_ALIASES[key], True
+    if key.startswith("truck"):
+        return "others", True
+    return "others", False
 
 
 def class_id(vehicle_type: str) -> int:

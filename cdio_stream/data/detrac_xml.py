@@ -5,8 +5,11 @@ semantic, names the file and the line: ``MVI_20011.xml:42: target 3: box width i
 number``. It tolerates what real files contain: CRLF line ends, no final newline, any
 attribute order, attributes it does not know (kept out of the typed fields), elements it
 does not know (skipped). It rejects what would silently corrupt ground truth: missing or
-non-numeric coordinates, negative sizes, unknown vehicle types, duplicate frame numbers or
-duplicate target ids within a frame.
+non-numeric coordinates, negative sizes, duplicate frame numbers or duplicate target ids
+within a frame. Vehicle types are folded onto car/bus/van/others case-insensitively
+(:func:`~cdio_stream.data.classes.map_vehicle_type`, which knows the fine-grained labels of
+later releases such as ``Suv`` or ``Truck-Box-Large``); a type it does not know becomes
+``others``, with one warning per file naming it.
 
 The writer produces the same structure (including the ``sence_weather`` spelling and CRLF
 line ends by default), so generated datasets read back exactly like real ones.
@@ -14,7 +17,9 @@ line ends by default), so generated datasets read back exactly like real ones.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections import Counter
 from pathlib import Path
 from typing import IO
 from xml.parsers import expat
@@ -28,10 +33,12 @@ from cdio_stream.data.annotations import (
     ltwh_to_xyxy,
     xyxy_to_ltwh,
 )
-from cdio_stream.data.classes import CLASS_IDS, DETRAC_CLASSES
+from cdio_stream.data.classes import map_vehicle_type
 from cdio_stream.errors import DatasetError
 
 __all__ = ["AnnotationError", "parse_annotation_xml", "parse_annotation_bytes", "write_annotation_xml"]
+
+log = logging.getLogger(__name__)
 
 
 class AnnotationError(DatasetError):
@@ -71,6 +78,9 @@ def _parse(fh: IO[bytes], name: str) -> SequenceAnnotation:
         raise AnnotationError(name, exc.lineno, f"malformed XML: {expat.errors.messages[exc.code]}") from None
     if state.seq_name is None:
         raise AnnotationError(name, parser.CurrentLineNumber, "no <sequence> element")
+    if state.unknown_types:
+        types = ", ".join(f"{t!r} ({n} boxes)" for t, n in sorted(state.unknown_types.items()))
+        log.warning("%s: unknown vehicle_type %s mapped to 'others'", name, types)
     return SequenceAnnotation(
         name=state.seq_name,
         attributes=state.attributes,
@@ -92,6 +102,7 @@ class _Reader:
         self.frames: dict[int, FrameAnnotation] = {}
         self.frame: dict | None = None
         self.target: dict | None = None
+        self.unknown_types: Counter[str] = Counter()
 
     def fail(self, message: str, line: int | None = None) -> AnnotationError:
         return AnnotationError(self.name, line or self.parser.CurrentLineNumber, message)
@@ -140,12 +151,13 @@ class _Reader:
         if tag == "box":
             self.target["box"] = ltwh_to_xyxy(self._ltwh(attrs, what))
         elif tag == "attribute":
-            vtype = self._require(attrs, "vehicle_type", what)
-            if vtype not in CLASS_IDS:
-                raise self.fail(
-                    f"{what}: unknown vehicle_type {vtype!r} (expected {', '.join(DETRAC_CLASSES)})"
-                )
+            raw = self._require(attrs, "vehicle_type", what)
+            vtype, known = map_vehicle_type(raw)
+            if not known:
+                self.unknown_types[raw] += 1
             self.target["vehicle_type"] = vtype
+            if raw != vtype:
+                self.target["raw_vehicle_type"] = raw
             for key in ("truncation_ratio", "orientation", "speed"):
                 if key in attrs:
                     self.target[key] = self._float(attrs, key, what)
@@ -170,6 +182,7 @@ class _Reader:
                     speed=t.get("speed"),
                     trajectory_length=t.get("trajectory_length"),
                     occlusions=tuple(t["occlusions"]),
+                    raw_vehicle_type=t.get("raw_vehicle_type"),
                 )
             )
         elif tag == "frame" and self.frame is not None:
@@ -245,7 +258,7 @@ def write_annotation_xml(annotation: SequenceAnnotation, path: str | Path, *, ne
                 extra.append(f'trajectory_length="{t.trajectory_length}"')
             if t.truncation_ratio is not None:
                 extra.append(f'truncation_ratio="{_num(t.truncation_ratio)}"')
-            extra.append(f"vehicle_type={quoteattr(t.vehicle_type)}")
+            extra.append(f"vehicle_type={quoteattr(t.label)}")
             lines.append(f"            <attribute {' '.join(extra)}/>")
             if t.occlusions:
                 lines.append("            <occlusion>")

@@ -1,3 +1,5 @@
+import logging
+import re
 
 import numpy as np
 import pytest
@@ -129,10 +131,6 @@ class TestMalformed:
         err = _bad(GOOD.replace('vehicle_type="bus" ', ""))
         assert err.line == 11 and "vehicle_type" in str(err)
 
-    def test_unknown_vehicle_type(self):
-        err = _bad(GOOD.replace('vehicle_type="bus"', 'vehicle_type="tram"'))
-        assert err.line == 11 and "tram" in str(err)
-
     def test_target_without_box(self):
         lines = GOOD.splitlines()
         err = _bad("\n".join(line for line in lines if "<box height" not in line))
@@ -202,3 +200,67 @@ class TestWriter:
         again = parse_annotation_xml(path)
         assert again.frames[1] == real.frames[1]
         assert again.n_boxes == real.n_boxes and again.attributes == real.attributes
+
+
+def _fine_grained_xml(types: list[str]) -> str:
+    """A generated annotation in the style of later releases: one target per fine-grained type."""
+    targets = "".join(
+        f'<target id="{i + 1}"><box left="{10 * i}" top="5" width="8" height="6"/>'
+        f'<attribute orientation="90" speed="1.5" trajectory_length="3" truncation_ratio="0" '
+        f'vehicle_type="{t}"/></target>'
+        for i, t in enumerate(types)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\r\n<sequence name="MVI_7">'
+        '<sequence_attribute camera_state="stable" sence_weather="rainy"/><ignored_region/>'
+        f'<frame density="{len(types)}" num="1"><target_list>{targets}</target_list></frame></sequence>'
+    )
+
+
+class TestFineGrainedVehicleTypes:
+    TYPES = ["Sedan", "Suv", "Taxi", "Hatchback", "Police", "Van", "MiniVan", "Bus", "Car", "BUS"]
+    TRUCKS = ["Truck-Box-Large", "Truck-Box-Med", "Truck-Util", "Truck-Pickup", "Truck-Flatbed"]
+
+    def test_mapped_case_insensitively_onto_the_four_classes(self, caplog):
+        ann = parse_annotation_bytes(_fine_grained_xml(self.TYPES + self.TRUCKS).encode(), "MVI_7.xml")
+        got = {t.label: t.vehicle_type for t in ann.frames[1].targets}
+        assert got == {
+            **dict.fromkeys(["Sedan", "Suv", "Taxi", "Hatchback", "Police", "Car"], "car"),
+            **dict.fromkeys(["Van", "MiniVan"], "van"),
+            **dict.fromkeys(["Bus", "BUS"], "bus"),
+            **dict.fromkeys(self.TRUCKS, "others"),
+        }
+        assert [t.class_id for t in ann.frames[1].targets][:3] == [0, 0, 0]
+        assert "unknown vehicle_type" not in caplog.text  # every one of these is known
+
+    def test_unknown_type_is_others_with_one_warning_per_file(self, caplog):
+        caplog.set_level(logging.WARNING, logger="cdio_stream.data.detrac_xml")
+        ann = parse_annotation_bytes(
+            _fine_grained_xml(["Tram", "Sedan", "Tram", "Rickshaw"]).encode(), "MVI_7.xml"
+        )
+        assert [t.vehicle_type for t in ann.frames[1].targets] == ["others", "car", "others", "others"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert (
+            "MVI_7.xml" in warnings[0] and "'Tram' (2 boxes)" in warnings[0] and "'Rickshaw'" in warnings[0]
+        )
+
+    def test_the_file_label_survives_a_round_trip(self, tmp_path):
+        ann = parse_annotation_bytes(_fine_grained_xml(["Suv", "car", "Truck-Util"]).encode(), "MVI_7.xml")
+        assert [t.raw_vehicle_type for t in ann.frames[1].targets] == ["Suv", None, "Truck-Util"]
+        write_annotation_xml(ann, tmp_path / "MVI_7.xml")
+        again = parse_annotation_xml(tmp_path / "MVI_7.xml")
+        assert again.frames[1].targets == ann.frames[1].targets
+
+    def test_dataset_info_shows_raw_types_and_their_mapping(self, tmp_path, capsys):
+        from cdio_stream.cli import main
+
+        xml_dir = tmp_path / "DETRAC-Train-Annotations-XML"
+        xml_dir.mkdir()
+        (xml_dir / "MVI_7.xml").write_text(_fine_grained_xml(["Suv", "Suv", "Truck-Util", "Tram"]))
+        assert main(["dataset", "info", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert "4 boxes" in out
+        assert re.search(r"Suv\s+2 -> car", out)
+        assert re.search(r"Truck-Util\s+1 -> others\n", out)
+        assert re.search(r"Tram\s+1 -> others \(unknown type\)", out)
