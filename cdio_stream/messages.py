@@ -30,6 +30,8 @@ __all__ = [
     "Detection",
     "Timings",
     "Costs",
+    "ACCURACY_SOURCES",
+    "ReferenceOutcome",
     "Result",
     "encode_frame",
     "decode_frame",
@@ -43,10 +45,12 @@ __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
 ]
 
-FORMAT_VERSION = 1
+# v2 (issue 11): results say where their accuracy came from and carry the task's features;
+# reference-sampled tasks carry the shadow run's outcome; assignments can name a shadow server.
+FORMAT_VERSION = 2
 META_HEADER = "cdio"
 DEFAULT_MAX_FRAME_BYTES = 4_000_000
-_MAX_META_BYTES = 64 * 1024
+_MAX_META_BYTES = 256 * 1024  # a forwarded shadow assignment nests the served result (detections)
 
 Headers = list[tuple[str, bytes]]
 
@@ -101,6 +105,11 @@ class Assignment:
     policy: str
     decision: dict[str, Any] = field(default_factory=dict)  # policy's own info (arm, estimates)
     assigned_at: float = 0.0
+    # Reference sampling (cdio_stream.feedback): the server of the other tier that runs the
+    # task a second time after ``server_id``; the served server forwards the task there.
+    shadow_server: str | None = None
+    # Set only on that forwarded copy: the served run's result, judged by the shadow server.
+    served: Result | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,38 @@ class Costs:
     energy: float = 0.0  # joules (paper 4.2.5)
 
 
+ACCURACY_SOURCES = ("truth", "reference", "none")
+
+
+@dataclass(frozen=True)
+class ReferenceOutcome:
+    """The shadow run of a reference-sampled task: both tiers' outcomes and its overhead.
+
+    One tier's model is the reference (the most accurate deployed model); the other tier's
+    detections are scored against it (``agreement``, raw mAP50 percent). ``edge_accuracy`` /
+    ``cloud_accuracy`` are in the unit and source of the result's ``accuracy`` (truth when
+    the frame has ground truth, else reference-judged: :mod:`cdio_stream.feedback.judge`).
+    The shadow tier's delay is preprocess + its transmission + its inference (it ran out of
+    band, so no queueing). ``timings`` / ``costs`` / ``payload_bytes`` are the shadow run's:
+    the overhead that reference feedback costs.
+    """
+
+    server_id: str
+    tier: str
+    model: str
+    reference_model: str
+    score_threshold: float  # reference detections kept at score >= this
+    agreement: float | None  # mAP50 % of the other tier against the reference; None on error
+    edge_accuracy: float | None
+    cloud_accuracy: float | None
+    edge_delay: float
+    cloud_delay: float
+    timings: Timings
+    costs: Costs
+    payload_bytes: int
+    error: str | None = None  # the shadow run failed; the served result still counts
+
+
 @dataclass(frozen=True)
 class Result:
     task_id: str
@@ -146,6 +187,22 @@ class Result:
     costs: Costs
     completed_at: float
     error: str | None = None  # set when inference failed; the task still gets a result
+    # Where ``accuracy`` came from (ACCURACY_SOURCES); None means "truth" when accuracy is
+    # known and "none" otherwise (what a result without a reference run is).
+    accuracy_source: str | None = None
+    features: TaskFeatures | None = None  # the task's RPP features (for online RPP training)
+    preference: float | None = None  # the task's P(compute) from RPP
+    capture_time: float | None = None  # the frame's capture time, unix seconds
+    reference: ReferenceOutcome | None = None  # set on reference-sampled tasks
+
+    def __post_init__(self) -> None:
+        source = self.accuracy_source
+        if source is None:
+            object.__setattr__(self, "accuracy_source", "none" if self.accuracy is None else "truth")
+        elif source not in ACCURACY_SOURCES:
+            raise MessageError(f"result: accuracy_source must be one of {ACCURACY_SOURCES}, got {source!r}")
+        elif (source == "none") != (self.accuracy is None):
+            raise MessageError(f"result: accuracy {self.accuracy!r} contradicts accuracy_source {source!r}")
 
     @property
     def delay(self) -> float:
@@ -196,6 +253,8 @@ def encode_assignment(
         "policy": a.policy,
         "decision": a.decision,
         "assigned_at": a.assigned_at,
+        "shadow_server": a.shadow_server,
+        "served": None if a.served is None else _result_dict(a.served),
     }
     return a.task.frame.jpeg, [(META_HEADER, _dumps(meta))]
 
@@ -206,19 +265,20 @@ def decode_assignment(
     meta = _read_meta(headers, "assignment")
     task = _parse_task(meta, _jpeg_value(value, max_frame_bytes))
     decision = _get(meta, "decision", dict)
+    served = _get(meta, "served", dict, optional=True)
     return Assignment(
         task=task,
         server_id=_get(meta, "server_id", str),
         policy=_get(meta, "policy", str),
         decision=decision,
         assigned_at=_num(meta, "assigned_at"),
+        shadow_server=_get(meta, "shadow_server", str, optional=True),
+        served=None if served is None else _parse_result(served),
     )
 
 
 def encode_result(result: Result) -> bytes:
-    data = asdict(result)
-    data["detections"] = [[*d.box, d.cls, d.score] for d in result.detections]
-    return _dumps({"kind": "result", "v": FORMAT_VERSION, **data})
+    return _dumps({"kind": "result", "v": FORMAT_VERSION, **_result_dict(result)})
 
 
 def decode_result(value: bytes | None) -> Result:
@@ -226,6 +286,16 @@ def decode_result(value: bytes | None) -> Result:
         raise MessageError("result: empty value")
     meta = _loads(value, "result")
     _check_kind(meta, "result")
+    return _parse_result(meta)
+
+
+def _result_dict(result: Result) -> dict[str, Any]:
+    data = asdict(result)
+    data["detections"] = [[*d.box, d.cls, d.score] for d in result.detections]
+    return data
+
+
+def _parse_result(meta: dict[str, Any]) -> Result:
     dets = []
     for i, d in enumerate(_get(meta, "detections", list)):
         if not (isinstance(d, list) and len(d) == 6 and all(_is_num(x) for x in d)):
@@ -235,6 +305,8 @@ def decode_result(value: bytes | None) -> Result:
                 box=(float(d[0]), float(d[1]), float(d[2]), float(d[3])), cls=int(d[4]), score=float(d[5])
             )
         )
+    features = _get(meta, "features", dict, optional=True)
+    reference = _get(meta, "reference", dict, optional=True)
     return Result(
         task_id=_get(meta, "task_id", str),
         stream_id=_get(meta, "stream_id", str),
@@ -251,6 +323,30 @@ def decode_result(value: bytes | None) -> Result:
         costs=_sub(meta, "costs", Costs),
         completed_at=_num(meta, "completed_at"),
         error=_get(meta, "error", str, optional=True),
+        accuracy_source=_get(meta, "accuracy_source", str, optional=True),
+        features=None if features is None else _parse_features(features),
+        preference=_num(meta, "preference", optional=True),
+        capture_time=_num(meta, "capture_time", optional=True),
+        reference=None if reference is None else _parse_reference(reference),
+    )
+
+
+def _parse_reference(r: dict[str, Any]) -> ReferenceOutcome:
+    return ReferenceOutcome(
+        server_id=_get(r, "server_id", str),
+        tier=_get(r, "tier", str),
+        model=_get(r, "model", str),
+        reference_model=_get(r, "reference_model", str),
+        score_threshold=_num(r, "score_threshold"),
+        agreement=_num(r, "agreement", optional=True),
+        edge_accuracy=_num(r, "edge_accuracy", optional=True),
+        cloud_accuracy=_num(r, "cloud_accuracy", optional=True),
+        edge_delay=_num(r, "edge_delay"),
+        cloud_delay=_num(r, "cloud_delay"),
+        timings=_sub(r, "timings", Timings),
+        costs=_sub(r, "costs", Costs),
+        payload_bytes=_get(r, "payload_bytes", int),
+        error=_get(r, "error", str, optional=True),
     )
 
 
@@ -299,20 +395,22 @@ def _parse_frame_meta(meta: dict[str, Any]) -> FrameMeta:
     )
 
 
-def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
-    f = _get(meta, "features", dict)
+def _parse_features(f: dict[str, Any]) -> TaskFeatures:
     scales = _get(f, "complexity_scales", list)
     if not all(_is_num(x) for x in scales):
         raise MessageError("features.complexity_scales: must be a list of numbers")
-    features = TaskFeatures(
+    return TaskFeatures(
         complexity=_num(f, "complexity"),
         complexity_scales=tuple(float(x) for x in scales),
         motion=_num(f, "motion"),
         inter_arrival=_num(f, "inter_arrival"),
     )
+
+
+def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
     return Task(
         frame=Frame(meta=_parse_frame_meta(meta), jpeg=jpeg),
-        features=features,
+        features=_parse_features(_get(meta, "features", dict)),
         preference=_num(meta, "preference", optional=True),
         preprocess_s=_num(meta, "preprocess_s"),
         created_at=_num(meta, "created_at"),

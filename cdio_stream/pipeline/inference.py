@@ -139,4 +139,7 @@ class InferenceStage:
                 energy=energy.total_j,
             ),
             completed_at=done,
+            features=task.features,
+            preference=task.preference,
+            capture_time=task.frame.meta.capture_time,
         )

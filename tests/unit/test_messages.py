@@ -13,6 +13,7 @@ from cdio_stream.messages import (
     Detection,
     Frame,
     FrameMeta,
+    ReferenceOutcome,
     Result,
     Task,
     TaskFeatures,
@@ -35,13 +36,17 @@ def make_jpeg(h: int = 27, w: int = 48) -> bytes:
 
 @pytest.fixture
 def frame() -> Frame:
-    meta = FrameMeta(stream_id="MVI_20011", frame_no=7, capture_time=1.7e9, a_req=63.5, d_req=0.4, gt_ref="MVI_20011/7")
+    meta = FrameMeta(
+        stream_id="MVI_20011", frame_no=7, capture_time=1.7e9, a_req=63.5, d_req=0.4, gt_ref="MVI_20011/7"
+    )
     return Frame(meta=meta, jpeg=make_jpeg())
 
 
 @pytest.fixture
 def task(frame: Frame) -> Task:
-    features = TaskFeatures(complexity=0.12, complexity_scales=(0.05, 0.04, 0.03), motion=0.01, inter_arrival=0.04)
+    features = TaskFeatures(
+        complexity=0.12, complexity_scales=(0.05, 0.04, 0.03), motion=0.01, inter_arrival=0.04
+    )
     return Task(frame=frame, features=features, preference=0.8, preprocess_s=0.001, created_at=1.7e9 + 0.01)
 
 
@@ -77,7 +82,13 @@ class TestRoundTrip:
         assert decode_task(*encode_task(t)).preference is None
 
     def test_assignment(self, task):
-        a = Assignment(task=task, server_id="edge-2", policy="cdio", decision={"arm": [1, 2], "ucb": 0.5}, assigned_at=3.0)
+        a = Assignment(
+            task=task,
+            server_id="edge-2",
+            policy="cdio",
+            decision={"arm": [1, 2], "ucb": 0.5},
+            assigned_at=3.0,
+        )
         assert decode_assignment(*encode_assignment(a)) == a
 
     def test_result(self):
@@ -101,6 +112,41 @@ class TestRoundTrip:
         assert back == r
         assert back.delay == pytest.approx(0.063)
         assert back.accuracy_met is True and back.delay_met is True
+        assert back.accuracy_source == "truth"  # accuracy without a source: from ground truth
+
+    def test_result_without_accuracy_has_source_none(self):
+        r = Result("a/1", "a", 1, "edge-1", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0)
+        assert decode_result(encode_result(r)).accuracy_source == "none"
+
+    def test_reference_sampled_result(self, task):
+        ref = ReferenceOutcome(
+            server_id="cloud", tier="cloud", model="cloud", reference_model="cloud", score_threshold=0.25,
+            agreement=40.0, edge_accuracy=15.1, cloud_accuracy=37.7, edge_delay=0.1, cloud_delay=0.2,
+            timings=Timings(transmission=0.01, inference=0.03), costs=Costs(compute=9.0, bandwidth=1e8, energy=2.0),
+            payload_bytes=5000,
+        )  # fmt: skip
+        r = Result(
+            "cam/1", "cam", 1, "edge-1", "edge", "edge", 60.0, 0.3, 5000, (Detection((1, 2, 3, 4), 0, 0.5),),
+            15.1, Timings(), Costs(), 5.0, accuracy_source="reference", features=task.features,
+            preference=0.3, capture_time=1.7e9, reference=ref,
+        )  # fmt: skip
+        assert decode_result(encode_result(r)) == r
+
+    def test_shadow_assignment_carries_the_served_result(self, task):
+        served = Result(
+            "a/1", "a", 1, "edge-1", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0
+        )
+        a = Assignment(task=task, server_id="cloud", policy="cdio", shadow_server="cloud", served=served)
+        back = decode_assignment(*encode_assignment(a))
+        assert back == a and back.served == served
+
+    def test_result_source_must_match_accuracy(self):
+        with pytest.raises(MessageError, match="contradicts"):
+            Result("a/1", "a", 1, "e", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0,
+                   accuracy_source="reference")  # fmt: skip
+        with pytest.raises(MessageError, match="accuracy_source must be one of"):
+            Result("a/1", "a", 1, "e", "edge", "edge", 50, 0.2, 10, (), 5.0, Timings(), Costs(), 0.0,
+                   accuracy_source="guess")  # fmt: skip
 
 
 class TestBadInput:
@@ -171,7 +217,9 @@ class TestBadInput:
             decode_result(b"[1,2]")
         good = orjson.loads(
             encode_result(
-                Result("a/1", "a", 1, "edge-1", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0)
+                Result(
+                    "a/1", "a", 1, "edge-1", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0
+                )
             )
         )
         good["detections"] = [[1, 2, 3]]
