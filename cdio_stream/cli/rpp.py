@@ -1,7 +1,7 @@
 """``cdio-stream rpp``: build training histories and train the preference LSTM.
 
 cdio-stream rpp history --trace TRACE --edge-model M --cloud-model M --out HISTORY
-cdio-stream rpp train --history HISTORY --out CKPT [--epochs N --seed S --seq-len T ...]
+cdio-stream rpp train --history HISTORY --out CKPT [--split scene --epochs N --seed S ...]
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--patience", type=int, default=6)
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument(
+        "--split",
+        choices=("scene", "time"),
+        default="scene",
+        help="validation: whole streams held out (scene, default) or each stream's last frames (time)",
+    )
+    train.add_argument(
+        "--report", type=Path, help="also write the held-out scores (model, A^q only, class prior) as JSON"
+    )
+    train.add_argument(
         "--both-fail", type=int, choices=(0, 1), default=0, help="label of tasks neither tier serves"
     )
     train.set_defaults(func=run)
@@ -76,6 +85,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
     import torch
 
     from cdio_stream.rpp.history import read_history
@@ -92,6 +102,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         patience=args.patience,
         val_fraction=args.val_fraction,
         both_fail=args.both_fail,
+        split=args.split,
         seed=args.seed,
     )
     records = read_history(args.history)
@@ -111,5 +122,22 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         f"(majority class {result.val_majority_accuracy:.4f}; "
         f"{result.n_train} train / {result.n_val} val tasks)"
     )
+    print(f"held-out ({args.split} split)   tasks  compute     AUC  log-loss  accuracy")
+    for name, sc in result.heldout.items():
+        auc = "n/a" if sc["auc"] is None else f"{sc['auc']:.3f}"
+        print(
+            f"  {name:<22} {sc['tasks']:>6} {sc['compute']:>8} {auc:>7} {sc['log_loss']:>9.4f} "
+            f"{sc['accuracy']:>9.3f}"
+        )
     print(f"saved {args.out}")
+    if args.report is not None:
+        report = {
+            "split": args.split,
+            "n_train": result.n_train,
+            "n_val": result.n_val,
+            "best_epoch": result.best_epoch,
+            "heldout": result.heldout,
+        }
+        args.report.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        print(f"wrote {args.report}")
     return 0

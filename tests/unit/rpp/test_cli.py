@@ -57,6 +57,26 @@ class TestTrainCommand:
         assert pred.metrics["train_config"]["seed"] == 1
         assert pred.predict_proba(np.zeros((2, 4, 10), np.float32)).shape == (2,)
 
+    def test_scene_split_report(self, tmp_path, history_factory, capsys):
+        import orjson
+
+        hist, ckpt, report = tmp_path / "hist.jsonl", tmp_path / "rpp.pt", tmp_path / "report.json"
+        write_history(hist, history_factory(1, n_streams=10, n_tasks=30))
+        before = torch.get_num_threads()
+        try:
+            rc = main(
+                ["--torch-threads", "1", "rpp", "train", "--history", str(hist), "--out", str(ckpt)]
+                + ["--epochs", "2", "--hidden", "8", "--split", "scene", "--report", str(report)]
+            )
+        finally:
+            torch.set_num_threads(before)
+        assert rc == 0
+        out = capsys.readouterr().out
+        assert "held-out (scene split)" in out and "a_req_only" in out and "class_prior" in out
+        data = orjson.loads(report.read_bytes())
+        assert data["split"] == "scene" and data["n_val"] == 60  # 2 of 10 streams x 30 tasks
+        assert set(data["heldout"]) == {"model", "a_req_only", "class_prior"}
+
     def test_bad_history_file(self, tmp_path, capsys):
         hist = tmp_path / "bad.jsonl"
         hist.write_text("{}\n")

@@ -139,6 +139,29 @@ class TestPredictor:
         with pytest.raises(ConfigError, match="version 999"):
             PreferencePredictor.load(old)
 
+    def test_bytes_roundtrip_keeps_the_model_version(self, predictor_factory):
+        pred = predictor_factory().with_version(7)
+        again = PreferencePredictor.from_bytes(pred.to_bytes())
+        seqs = _random_vectors(20, seed=7).reshape(5, 4, N_FEATURES)
+        assert again.version == 7 and predictor_factory().version == 0
+        np.testing.assert_array_equal(again.predict_proba(seqs), pred.predict_proba(seqs))
+
+    def test_old_checkpoints_without_model_version_are_version_0(self, predictor_factory, tmp_path):
+        path = tmp_path / "old.pt"
+        predictor_factory().with_version(3).save(path)
+        ckpt = torch.load(path, weights_only=True)
+        del ckpt["model_version"]
+        torch.save(ckpt, path)
+        assert PreferencePredictor.load(path).version == 0
+
+    def test_bytes_errors(self, predictor_factory):
+        with pytest.raises(ConfigError, match="empty"):
+            PreferencePredictor.from_bytes(b"")
+        with pytest.raises(ConfigError, match="cannot read"):
+            PreferencePredictor.from_bytes(b"junk")
+        with pytest.raises(ConfigError, match="version must be"):
+            predictor_factory().with_version(-1)
+
 
 def _jpeg_frames(natural_factory, n: int) -> list[bytes]:
     scene = (natural_factory(540, 960 + 4 * n, beta=2.5, seed=21) * 255).astype(np.uint8)
