@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cdio_stream.formatting import fmt as fmt_num  # noqa: E402
 from cdio_stream.policy import POLICY_NAMES, ContextSpace, complexity_edges_from, make_policy  # noqa: E402
 from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace  # noqa: E402
 from cdio_stream.sim.regret import StationaryEnv, run_regret  # noqa: E402
@@ -114,7 +115,7 @@ def table(rows, policies, metric, title, fmt, scale=1.0):
             cells = {
                 r["policy"]: r[metric] for r in rows if r["bandwidth"] == bandwidth and r["deployment"] == dep
             }
-            line = "".join(f"{format(cells[p] * scale, fmt):>10}" for p in policies)
+            line = "".join(f"{fmt_num(cells[p], fmt, scale):>10}" for p in policies)
             print(f"{bandwidth:<12}{dep:<6}{line}")
 
 
@@ -131,7 +132,7 @@ def averages(rows, policies):
     for p in policies:
         mine = [r for r in rows if r["policy"] == p]
         print(
-            f"{p:<11}" + "".join(f"{format(np.mean([r[k] for r in mine]) * s, f):>12}" for k, _, f, s in keys)
+            f"{p:<11}" + "".join(f"{fmt_num(float(np.mean([r[k] for r in mine])), f, s):>12}" for k, _, f, s in keys)
         )
 
 

@@ -8,7 +8,9 @@ Examples::
 
 Each source gets its own stream id (``--stream-id``, else derived from the source). When
 the broker or network is slower than the camera, the newest frame wins and the others are
-counted as dropped; a failing source is reopened with backoff. Ctrl-C stops, waits for
+counted as dropped; a failing network stream or device is reopened with backoff. A file
+source that is missing, a directory, a still image (unless ``--still-image``) or not
+video to OpenCV is refused at once (exit 2). Ctrl-C stops, waits for
 the acknowledgements of what was sent and prints one summary line per camera (exit 130).
 """
 
@@ -43,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (default 90)")
     p.add_argument("--size", type=_size, help="resize frames to WxH, e.g. 960x540 (default: source size)")
     p.add_argument("--loop", action="store_true", help="restart video files at their end")
+    p.add_argument(
+        "--still-image", action="store_true", help="accept a still image file as a source (one frame)"
+    )
     p.add_argument("--no-realtime", action="store_true", help="read video files as fast as possible")
     p.add_argument("--fps", type=float, help="pace video files at this rate (default: the file's)")
     p.add_argument("--max-frames", type=int, help="stop each camera after capturing this many frames")
@@ -56,8 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cdio_stream.data.camera import CameraConfig, run_gateways
+    from cdio_stream.data.camera_source import check_source
     from cdio_stream.data.requirements import RequirementSampler
 
+    for src in args.sources:
+        check_source(src, allow_still_image=args.still_image)
     if not settings.bootstrap:
         raise ConfigError("camera needs a broker: pass --bootstrap or set CDIO_KAFKA_BOOTSTRAP")
     ids = args.stream_id or [None] * len(args.sources)

@@ -58,6 +58,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cdio_stream.pipeline.launcher import Launcher
     from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
 
+    if args.dataset is not None:  # before any broker or worker starts: fail in seconds
+        from cdio_stream.data.detrac import DetracDataset
+
+        given = DetracDataset(args.dataset)
+        print(f"dataset {args.dataset}: {len(given)} sequences, {given.validate()} images", flush=True)
     run_id = time.strftime("%Y%m%d-%H%M%S")
     with contextlib.ExitStack() as stack:
         if settings.bootstrap:

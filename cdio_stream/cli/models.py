@@ -224,6 +224,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             "params": info.params,
             "gflops": round(info.gflops, 2),
             "groups": {k: asdict(v) for k, v in summarize(scores).items()},
+            # per frame; map50 null: the frame has no ground truth (not annotated), never 0
+            "frames": [{"stream": f.stream, "frame": f.frame, "map50": f.map50} for f in scores],
         }
     _print_report(report)
     if args.out is not None:
@@ -244,7 +246,15 @@ def _print_report(report: dict) -> None:
                 cells.append(f"{'-':>22s}")
                 continue
             frames = str(g["frames"])
-            cells.append(
-                f"{g['map50']:6.1f} / {g['mean_frame_map50']:5.1f} / {g['mean_latency_s']:.3f}".rjust(22)
-            )
+            if g["frames_with_truth"] == 0:
+                cells.append(f"no ground truth / {g['mean_latency_s']:.3f}".rjust(22))
+            else:
+                cells.append(
+                    f"{g['map50']:6.1f} / {g['mean_frame_map50']:5.1f} / {g['mean_latency_s']:.3f}".rjust(22)
+                )
         print(f"{key:18s} {frames:>6s} " + " ".join(cells))
+    unscored = max(
+        r["groups"]["all"]["frames"] - r["groups"]["all"]["frames_with_truth"] for r in report.values()
+    )
+    if unscored:
+        print(f"{unscored} frames have no ground truth (not annotated): their mAP50 is not scored")

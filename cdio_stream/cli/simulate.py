@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cdio_stream.formatting import fmt
+
 __all__ = ["register", "run"]
 
 
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             ("energy_j_per_task", "J/task", ".3f", 1), ("cloud_share", "cloud%", ".1f", 100))  # fmt: skip
     print(f"{'policy':<11}" + "".join(f"{label:>11}" for _, label, _, _ in cols))
     for name, m in results.items():
-        print(f"{name:<11}" + "".join(f"{format(m[k] * s, f):>11}" for k, _, f, s in cols))
+        print(f"{name:<11}" + "".join(f"{fmt(m[k], f, s):>11}" for k, _, f, s in cols))
     return 0
 
 

@@ -28,6 +28,7 @@ from cdio_stream.data.camera_source import CapturedFrame, LatestSlot, SourceRead
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.data.requirements import RequirementSampler
 from cdio_stream.errors import ConfigError, MessageError
+from cdio_stream.kafka.connect import start_client
 from cdio_stream.messages import Frame, FrameMeta, encode_frame
 from cdio_stream.topology import Topology
 
@@ -214,7 +215,7 @@ async def run_gateways(
     stop = stop or asyncio.Event()
     gateways = [CameraGateway(c, topology, before_send=before_send) for c in configs]
     producer = create_frame_producer(bootstrap, topology, linger_ms=0)
-    await producer.start()
+    await start_client(producer, bootstrap)
 
     async def report() -> None:
         while True:

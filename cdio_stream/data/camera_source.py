@@ -4,18 +4,24 @@ The reader thread owns the ``cv2.VideoCapture`` (a video file, an RTSP/HTTP URL 
 device index) and puts every frame into a :class:`LatestSlot`, which holds at most one
 frame: a frame not yet taken when the next one arrives is overwritten and counted as
 dropped. So when the network or the broker is slower than the camera the gateway always
-sends the newest frame and memory stays bounded. When the source fails (cannot open, read
-error, stream ends) the reader reopens it with exponential backoff; a video file either
-loops or ends the capture.
+sends the newest frame and memory stays bounded. When a network stream or a device fails
+(cannot open, read error, stream ends) the reader reopens it with exponential backoff. A
+file is never retried: :func:`check_source` refuses a missing path, a directory, a still
+image and anything OpenCV cannot open as video up front, and a file that vanishes later
+ends its capture; at its end a video file either loops or ends the capture.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -23,7 +29,9 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
-__all__ = ["LatestSlot", "CapturedFrame", "SourceReader", "source_kind", "default_stream_id"]
+from cdio_stream.errors import ConfigError
+
+__all__ = ["LatestSlot", "CapturedFrame", "SourceReader", "source_kind", "default_stream_id", "check_source"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +100,49 @@ def source_kind(source: str | int) -> str:
     return "url" if "://" in source else "file"
 
 
+def check_source(source: str | int, *, allow_still_image: bool = False) -> None:
+    """Raise a one-line ConfigError for a file source that can never deliver video.
+
+    Network URLs and devices are not checked here: they may come up later, so the reader
+    retries them. A still image is refused unless ``allow_still_image`` (it would publish
+    one frame, or the same frame forever with ``--loop``).
+    """
+    if source_kind(source) != "file":
+        return
+    path = Path(str(source))
+    if not path.exists():
+        raise ConfigError(f"camera source {source}: file not found")
+    if path.is_dir():
+        raise ConfigError(f"camera source {source}: is a directory, not a video file")
+    if cv2.haveImageReader(str(path)) and not allow_still_image:
+        raise ConfigError(
+            f"camera source {source}: is a still image, not a video (pass --still-image to publish it)"
+        )
+    with _native_stderr_silenced():  # FFmpeg's own "moov atom not found" etc.: we say it in one line
+        cap = cv2.VideoCapture(str(path))
+        try:
+            readable = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+    if not readable:
+        raise ConfigError(f"camera source {source}: OpenCV cannot open it as video")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: C libraries write there, not to ``sys.stderr``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def default_stream_id(source: str | int) -> str:
     """A readable stream id from a source: ``cam0``, ``traffic`` (file stem), ``host-path`` (URL)."""
     kind = source_kind(source)
@@ -153,6 +204,9 @@ class SourceReader(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 cap = self._open()
+                if cap is None and self.kind == "file":
+                    log.error("camera source=%s: cannot open the file; capture ends", self.source)
+                    return
                 if cap is None:
                     self.reconnects += 1
                     log.warning("camera source=%s unavailable; retry in %.1f s", self.source, delay)

@@ -260,6 +260,21 @@ class DetracDataset:
                 f"no sequence {name!r} in {self.root} (have: {', '.join(self.names)})"
             ) from None
 
+    def validate(self) -> int:
+        """Parse every annotation file now and count the images; DatasetError when unusable.
+
+        XML is otherwise parsed lazily, on first use: a command that starts processes before
+        reading the data calls this first, so a bad dataset fails in seconds, not minutes.
+        Returns the number of images.
+        """
+        for seq in self:
+            if seq.xml_path is not None:
+                _ = seq.annotation
+        n_images = sum(len(seq.images) for seq in self)
+        if n_images == 0:
+            raise DatasetError(f"no images (imgNNNNN.jpg) in any sequence under {self.root}")
+        return n_images
+
     def ground_truth(self, ref: str) -> GroundTruth:
         """Ground truth of a frame named by a reference string such as ``"MVI_20011/1"``."""
         name, num = parse_gt_ref(ref)

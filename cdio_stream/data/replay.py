@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from cdio_stream.data.detrac import DetracDataset, FrameRef, gt_ref
 from cdio_stream.data.requirements import RequirementSampler
 from cdio_stream.errors import ConfigError, MessageError
+from cdio_stream.kafka.connect import start_client
 from cdio_stream.messages import Frame, FrameMeta, encode_frame
 from cdio_stream.topology import Topology
 
@@ -179,7 +180,7 @@ async def replay(
     stop = stop or asyncio.Event()
     stats = ReplayStats(streams={p.stream_id: StreamStats() for p in plans})
     producer = create_frame_producer(bootstrap, topology, linger_ms=config.linger_ms)
-    await producer.start()
+    await start_client(producer, bootstrap)
     reporter = asyncio.create_task(_report(stats, config.progress_interval_s, on_progress))
     try:
         tasks = [

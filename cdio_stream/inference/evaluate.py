@@ -6,7 +6,9 @@ gets the pooled, ``yolo val``-style mAP50. Frames are grouped by the sequence's
 weather and by the size of their objects: the median over the frame's (kept)
 ground-truth boxes of sqrt(width x height), bucketed like COCO's areas into
 ``small`` (< 32 px), ``medium`` (< 96 px) and ``large``; frames without objects are
-``empty``. Small objects are what separates a low-resolution edge model from the
+``empty``. A frame the annotation does not cover (no XML, or a frame the XML does not
+list) has no ground truth: its mAP50 is None, it is grouped as ``unannotated``, and a
+group of such frames only has a latency; it never scores 0. Small objects are what separates a low-resolution edge model from the
 cloud model, so ``small`` frames are the "hard" ones of this project.
 """
 
@@ -39,16 +41,17 @@ class FrameScore:
     weather: str
     size: str  # size bucket (see module docstring)
     n_objects: int
-    map50: float
+    map50: float | None  # None: the frame has no ground truth
     latency_s: float
-    match: FrameMatch
+    match: FrameMatch | None
 
 
 @dataclass(frozen=True)
 class GroupScore:
     frames: int
-    map50: float  # pooled over the group's frames, percent
-    mean_frame_map50: float  # mean of per-frame values, percent
+    frames_with_truth: int
+    map50: float | None  # pooled over the group's annotated frames, percent; None without any
+    mean_frame_map50: float | None  # mean of per-frame values, percent; None without any
     mean_latency_s: float
 
 
@@ -91,14 +94,16 @@ def evaluate_detector(
             if image is None:
                 raise DatasetError(f"cannot decode image {ref.image}")
             [dets] = detector.predict([image])
-            gt = seq.ground_truth(ref.num)
+            gt = seq.ground_truth(ref.num) if ref.annotation is not None else None
             yield _score(seq.name, ref.num, weather, dets, gt, class_agnostic)
             n += 1
 
 
 def _score(
-    stream: str, num: int, weather: str, dets: Detections, gt: GroundTruth, agnostic: bool
+    stream: str, num: int, weather: str, dets: Detections, gt: GroundTruth | None, agnostic: bool
 ) -> FrameScore:
+    if gt is None:
+        return FrameScore(stream, num, weather, "unannotated", 0, None, dets.timings.total_s, None)
     match = match_frame(dets, gt, class_agnostic=agnostic)
     value = frame_map50(dets, gt, class_agnostic=agnostic)
     assert value is not None
@@ -114,12 +119,15 @@ def summarize(scores: list[FrameScore]) -> dict[str, GroupScore]:
         groups["all"].append(s)
         groups[f"weather:{s.weather}"].append(s)
         groups[f"size:{s.size}"].append(s)
-    return {
-        key: GroupScore(
-            frames=len(members),
-            map50=round(dataset_map50(m.match for m in members), 2),
-            mean_frame_map50=round(float(np.mean([m.map50 for m in members])), 2),
-            mean_latency_s=round(float(np.mean([m.latency_s for m in members])), 4),
-        )
-        for key, members in sorted(groups.items())
-    }
+    return {key: _group(members) for key, members in sorted(groups.items())}
+
+
+def _group(members: list[FrameScore]) -> GroupScore:
+    scored = [m for m in members if m.match is not None and m.map50 is not None]
+    return GroupScore(
+        frames=len(members),
+        frames_with_truth=len(scored),
+        map50=round(dataset_map50(m.match for m in scored), 2) if scored else None,
+        mean_frame_map50=round(float(np.mean([m.map50 for m in scored])), 2) if scored else None,
+        mean_latency_s=round(float(np.mean([m.latency_s for m in members])), 4),
+    )

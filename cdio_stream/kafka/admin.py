@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cdio_stream.errors import BrokerError
+from cdio_stream.kafka.connect import start_client
 from cdio_stream.topology import TopicSpec, Topology
 
 __all__ = ["ProvisionReport", "create_topics", "topic_configs"]
@@ -36,10 +37,7 @@ def topic_configs(topology: Topology) -> list[tuple[TopicSpec, dict[str, str]]]:
 async def create_topics(bootstrap: str, topology: Topology, timeout_ms: int = 30_000) -> ProvisionReport:
     """Create every topic of the topology; topics that already exist are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
-    try:
-        await admin.start()
-    except Exception as exc:  # aiokafka raises KafkaConnectionError and friends
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    await start_client(admin, bootstrap)
     try:
         new = [
             NewTopic(

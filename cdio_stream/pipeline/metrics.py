@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from cdio_stream.formatting import fmt
 from cdio_stream.messages import Result, decode_result
 
 __all__ = ["LiveMetrics", "STAGES", "PrometheusCollector"]
@@ -89,10 +90,11 @@ class LiveMetrics:
     def log_line(self) -> str:
         s = self.summary()
         return (
-            f"tasks={self.count} acc={s['mean_accuracy']:.1f} acc_ok={s['accuracy_success_rate']:.2f} "
-            f"delay_ok={s['delay_success_rate']:.2f} delay={s['mean_delay_s'] * 1000:.0f}ms "
-            f"compute={s['mean_compute_tflop']:.3f}TFLOP bw={s['mean_bandwidth_mbps']:.0f}Mbps "
-            f"energy={s['mean_energy_j']:.2f}J servers={dict(sorted(self.per_server.items()))}"
+            f"tasks={self.count} acc={fmt(s['mean_accuracy'], '.1f')} "
+            f"acc_ok={fmt(s['accuracy_success_rate'], '.2f')} "
+            f"delay_ok={fmt(s['delay_success_rate'], '.2f')} delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
+            f"compute={fmt(s['mean_compute_tflop'], '.3f')}TFLOP bw={fmt(s['mean_bandwidth_mbps'], '.0f')}Mbps "
+            f"energy={fmt(s['mean_energy_j'], '.2f')}J servers={dict(sorted(self.per_server.items()))}"
         )
 
     def table(self) -> str:
@@ -100,18 +102,18 @@ class LiveMetrics:
         s = self.summary()
         rows = [
             ("tasks", f"{self.count}"),
-            ("mean accuracy (mAP50, %)", f"{s['mean_accuracy']:.2f}"),
-            ("accuracy success rate", f"{s['accuracy_success_rate']:.1%}"),
-            ("delay success rate", f"{s['delay_success_rate']:.1%}"),
-            ("mean delay (ms)", f"{s['mean_delay_s'] * 1000:.1f}"),
-            ("computing consumption (TFLOP/task)", f"{s['mean_compute_tflop']:.4f}"),
-            ("bandwidth consumption (Mbps)", f"{s['mean_bandwidth_mbps']:.1f}"),
-            ("energy (J/task)", f"{s['mean_energy_j']:.3f}"),
-            ("tasks on edge", f"{s['edge_share']:.1%}"),
+            ("mean accuracy (mAP50, %)", fmt(s["mean_accuracy"], ".2f")),
+            ("accuracy success rate", fmt(s["accuracy_success_rate"], ".1%")),
+            ("delay success rate", fmt(s["delay_success_rate"], ".1%")),
+            ("mean delay (ms)", fmt(s["mean_delay_s"], ".1f", 1000)),
+            ("computing consumption (TFLOP/task)", fmt(s["mean_compute_tflop"], ".4f")),
+            ("bandwidth consumption (Mbps)", fmt(s["mean_bandwidth_mbps"], ".1f")),
+            ("energy (J/task)", fmt(s["mean_energy_j"], ".3f")),
+            ("tasks on edge", fmt(s["edge_share"], ".1%")),
         ]
         rows += [(f"  on {sid}", str(n)) for sid, n in sorted(self.per_server.items())]
         rows += [
-            (f"{stage} delay p50 / p95 (ms)", f"{p50 * 1000:.1f} / {p95 * 1000:.1f}")
+            (f"{stage} delay p50 / p95 (ms)", f"{fmt(p50, '.1f', 1000)} / {fmt(p95, '.1f', 1000)}")
             for stage, (p50, p95) in self.stage_percentiles().items()
         ]
         width = max(len(k) for k, _ in rows)

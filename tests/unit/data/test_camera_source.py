@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from cdio_stream.data.camera import CameraConfig, encode_jpeg
-from cdio_stream.data.camera_source import LatestSlot, SourceReader, default_stream_id, source_kind
+from cdio_stream.data.camera_source import (
+    LatestSlot,
+    SourceReader,
+    check_source,
+    default_stream_id,
+    source_kind,
+)
 from cdio_stream.data.synth import SynthConfig, write_video
 from cdio_stream.errors import ConfigError
 
@@ -109,22 +115,17 @@ class TestSourceReader:
         reader, items = asyncio.run(go())
         assert reader.captured == 30 and items[-1].num == 30
 
-    def test_reconnects_with_backoff_until_the_source_appears(self, video, tmp_path):
-        target = tmp_path / "later.avi"
-
+    def test_a_missing_file_is_not_retried(self, tmp_path):
         async def go():
             slot = LatestSlot(asyncio.get_running_loop())
-            reader = SourceReader(str(target), slot, realtime=False, backoff_s=(0.02, 0.05))
+            reader = SourceReader(str(tmp_path / "gone.avi"), slot, realtime=False, backoff_s=(0.01, 0.02))
             reader.start()
-            while reader.reconnects < 3:
-                await asyncio.sleep(0.01)
-            target.write_bytes(video.read_bytes())
-            items = await asyncio.wait_for(_drain(slot), timeout=20)
+            assert await asyncio.wait_for(slot.get(), timeout=10) is None  # the capture ended
             reader.join(5)
-            return reader, items
+            return reader
 
-        reader, items = asyncio.run(go())
-        assert reader.reconnects >= 3 and reader.captured == 12 and items[-1].num == 12
+        reader = asyncio.run(go())
+        assert reader.reconnects == 0 and reader.captured == 0 and not reader.is_alive()
 
     def test_unreachable_url_retries_and_stops_on_request(self):
         async def go():
@@ -154,3 +155,36 @@ class TestEncoding:
     def test_invalid_config(self, kwargs):
         with pytest.raises(ConfigError):
             CameraConfig(source=0, **kwargs)
+
+
+class TestCheckSource:
+    def test_a_video_file_a_url_and_a_device_pass(self, video):
+        check_source(str(video))
+        check_source("rtsp://127.0.0.1:9/none")  # not checked: a network stream may come up later
+        check_source(0)
+
+    @pytest.mark.parametrize(
+        ("make", "message"),
+        [
+            (lambda d: d / "missing.mp4", "file not found"),
+            (lambda d: d, "is a directory, not a video file"),
+            (lambda d: _write(d / "notes.mp4", b"not a video at all"), "OpenCV cannot open it as video"),
+        ],
+    )
+    def test_unusable_files_are_refused_in_one_line(self, tmp_path, make, message):
+        path = make(tmp_path)
+        with pytest.raises(ConfigError) as info:
+            check_source(str(path))
+        assert str(info.value) == f"camera source {path}: {message}"
+
+    def test_a_still_image_needs_the_flag(self, tmp_path):
+        image = tmp_path / "still.jpg"
+        cv2.imwrite(str(image), np.full((48, 64, 3), 127, np.uint8))
+        with pytest.raises(ConfigError, match="still image.*--still-image"):
+            check_source(str(image))
+        check_source(str(image), allow_still_image=True)
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path

@@ -111,6 +111,19 @@ class TestOtherLayouts:
         with pytest.raises(DatasetError, match=r"MVI_5\.xml:3: malformed XML"):
             _ = ds["MVI_5"].frames
 
+    def test_validate_parses_every_file_and_counts_images(self, flat_copy):
+        assert DetracDataset(flat_copy).validate() == 9
+
+    def test_validate_fails_now_on_a_bad_file_or_no_images(self, tmp_path, sample_xml):
+        (tmp_path / "MVI_1.xml").write_text('<sequence name="MVI_1"><frame num="x"/></sequence>')
+        with pytest.raises(DatasetError, match="MVI_1.xml:1"):
+            DetracDataset(tmp_path).validate()
+        only_xml = tmp_path / "only-xml"
+        (only_xml / "DETRAC-Train-Annotations-XML").mkdir(parents=True)
+        shutil.copy(sample_xml, only_xml / "DETRAC-Train-Annotations-XML")
+        with pytest.raises(DatasetError, match="no images"):
+            DetracDataset(only_xml).validate()
+
     def test_missing_or_empty_root(self, tmp_path):
         with pytest.raises(DatasetError, match="does not exist"):
             DetracDataset(tmp_path / "nope")

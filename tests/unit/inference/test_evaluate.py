@@ -47,3 +47,31 @@ class TestSummarize:
         assert out["all"].map50 == pytest.approx(49.5)  # pooled: one of two cars found, at precision 1
         assert out["weather:night"].map50 == 0.0
         assert out["all"].mean_latency_s == pytest.approx(0.02)
+
+    def test_frames_without_ground_truth_are_not_scored_zero(self, gt_factory):
+        box = [10, 10, 60, 60]
+        hit = Detections(np.array([box], np.float32), [0], [0.9])
+        scores = [
+            FrameScore("a", 1, "sunny", "medium", 1, 99.5, 0.01, match_frame(hit, gt_factory([box], [0]))),
+            FrameScore("u", 1, "unknown", "unannotated", 0, None, 0.03, None),
+        ]
+        out = summarize(scores)
+        assert out["all"].frames == 2 and out["all"].frames_with_truth == 1
+        assert out["all"].mean_frame_map50 == pytest.approx(99.5)  # the unannotated frame is left out
+        assert out["size:unannotated"].frames_with_truth == 0
+        assert out["size:unannotated"].map50 is None and out["size:unannotated"].mean_frame_map50 is None
+        assert out["size:unannotated"].mean_latency_s == pytest.approx(0.03)
+
+    def test_report_says_no_ground_truth(self, capsys):
+        from dataclasses import asdict
+
+        from cdio_stream.cli.models import _print_report
+
+        groups = summarize(
+            [FrameScore("u", i, "unknown", "unannotated", 0, None, 0.02, None) for i in (1, 2)]
+        )
+        _print_report({"edge": {"groups": {k: asdict(v) for k, v in groups.items()}}})
+        out = capsys.readouterr().out
+        all_row = next(line for line in out.splitlines() if line.startswith("all "))
+        assert "no ground truth" in all_row and "0.0" not in all_row.replace("0.020", "")
+        assert "2 frames have no ground truth" in out

@@ -57,6 +57,18 @@ class TestLiveMetrics:
         s = LiveMetrics().summary()
         assert s["tasks"] == 0 and math.isnan(s["mean_accuracy"])
 
+    def test_tables_print_na_where_nothing_was_measured(self):
+        m = LiveMetrics()
+        m.add(result(1, "edge-1", None, 60.0, 0.1, 0.3))  # no ground truth anywhere
+        table, line = m.table(), m.log_line()
+        assert "nan" not in table.lower() and "nan" not in line.lower()
+        rows = {k.strip(): v for k, v in (r.rsplit("  ", 1) for r in table.splitlines())}
+        assert rows["mean accuracy (mAP50, %)"].strip() == "n/a"
+        assert rows["accuracy success rate"].strip() == "n/a"
+        assert rows["delay success rate"].strip() == "100.0%"
+        assert "acc=n/a acc_ok=n/a" in line
+        assert math.isnan(m.summary()["mean_accuracy"])  # the numbers stay NaN (JSON: null)
+
     def test_prometheus_collector(self):
         m = LiveMetrics()
         m.add(result(1, "cloud", 70.0, 60.0, 0.1, 0.3))
