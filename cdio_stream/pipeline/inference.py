@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from cdio_stream.errors import DatasetError, MessageError
 from cdio_stream.inference.accuracy import frame_map50
 from cdio_stream.inference.detections import Detections
+from cdio_stream.jpeg import decode_bgr
 from cdio_stream.messages import Assignment, Costs, Detection, Result, Timings, decode_assignment
 from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, task_energy
 from cdio_stream.system.network import Link
@@ -91,9 +91,10 @@ class InferenceStage:
     def infer(self, assignment: Assignment, transmission_s: float) -> Result:
         """Run the detector (blocking: call it from an executor thread) and build the result."""
         task = assignment.task
-        image = cv2.imdecode(np.frombuffer(task.frame.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise MessageError(f"task {task.task_id}: JPEG does not decode")
+        try:
+            image = decode_bgr(task.frame.jpeg)  # strict: half a JPEG is never inferred
+        except MessageError as exc:
+            raise MessageError(f"task {task.task_id}: {exc}") from None
         started = self.clock()
         (detections,) = self.detector.predict([image])
         inference_s = detections.timings.total_s

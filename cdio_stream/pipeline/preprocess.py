@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cdio_stream.jpeg import verify_jpeg
 from cdio_stream.messages import Task, TaskFeatures, decode_frame
 from cdio_stream.rpp.pipeline import FrameTask, RppPipeline
 from cdio_stream.rpp.rule import COMPUTE
@@ -40,6 +41,7 @@ class Preprocessor:
     def handle(self, value: bytes | None, headers: Any) -> Task:
         t0 = time.perf_counter()
         frame = decode_frame(value, headers, self.max_frame_bytes)
+        verify_jpeg(frame.jpeg)  # a frame cut short is dead-lettered here, before it is scheduled
         m = frame.meta
         (decision,) = self.rpp.process([FrameTask(m.stream_id, m.capture_time, frame.jpeg, m.a_req, m.d_req)])
         f = decision.features

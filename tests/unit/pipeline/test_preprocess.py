@@ -51,3 +51,11 @@ class TestPreprocessor:
         corrupt = good[:20] + b"\x00" * 50 + b"\xff\xd9"  # markers intact, body destroyed
         with pytest.raises(MessageError):
             pre.handle(corrupt, headers)
+
+    def test_jpeg_cut_in_the_middle_with_an_end_marker_is_a_message_error(self):
+        pre = Preprocessor(load_rpp(None), 4_000_000)
+        good = jpeg(0, "gradient")
+        _, headers = encode_frame(Frame(FrameMeta("cam", 1, 0.0, 60, 0.4), good))
+        half = good[: len(good) // 2] + b"\xff\xd9"  # passes the marker check, not a full decode
+        with pytest.raises(MessageError, match="does not decode completely"):
+            pre.handle(half, headers)
