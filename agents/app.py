@@ -22,9 +22,10 @@ from typing import Any
 import faust
 import mode
 
-from cdio_stream.errors import CdioError
-from cdio_stream.messages import encode_assignment, encode_result, encode_task
-from cdio_stream.pipeline.dead_letter import dead_letter
+from agents.checkpoint import Checkpoint
+from cdio_stream.errors import CdioError, MessageError
+from cdio_stream.messages import decode_assignment, encode_assignment, encode_result, encode_task
+from cdio_stream.pipeline.dead_letter import dead_letter, send_with_retries
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
 
@@ -33,6 +34,9 @@ __all__ = ["ROLES", "WorkerParts", "create_app"]
 log = logging.getLogger("cdio.agents")
 
 ROLES = ("preprocess", "scheduler", "inference", "sink")
+STATEFUL_ROLES = ("scheduler", "sink")
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -86,11 +90,25 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
         topic_allow_declare=False,  # topics come from topics.yaml via `cdio-stream topics create`
         topic_disable_leader=True,
         broker_commit_every=50,
+        # Takeover after a worker dies: the group coordinator drops a member that has not
+        # sent a heartbeat for broker_session_timeout, then its partitions move to the
+        # survivors or to the restarted worker (Faust's default is 60 s).
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        # An agent that raises stops the worker (exit code 1) instead of being restarted
+        # past the record it failed on: records are acked only once their output is sent.
+        agent_supervisor=mode.CrashingSupervisor,
+        # The scheduler and the sink ack a record only once a snapshot includes it (see
+        # agents/checkpoint.py), so waiting for acks before a rebalance or shutdown would
+        # wait for a snapshot that only comes after it. Their restores skip what the state
+        # already includes, which makes not waiting safe.
+        stream_wait_empty=parts.role not in STATEFUL_ROLES,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     dead = app.topic(topology.dead_letter.name, **raw)
 
     async def to_dead_letter(event: Any, reason: str) -> None:
+        """Write the record's dead letter and wait for the broker's ack, or raise DeadLetterError."""
         msg = event.message
         value, headers = dead_letter(
             msg.value,
@@ -100,11 +118,15 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
             source_topic=msg.topic,
             source_partition=msg.partition,
             source_offset=msg.offset,
+            max_bytes=topology.max_message_bytes,
         )
         log.warning(
             "dead-letter stage=%s topic=%s offset=%s reason=%s", parts.role, msg.topic, msg.offset, reason
         )
-        await dead.send(key=msg.key, value=value, headers=headers)
+        await send_with_retries(
+            lambda: app.producer.send_and_wait(dead.get_topic_name(), msg.key, value, None, None, headers),
+            what=f"{msg.topic}[{msg.partition}]@{msg.offset}",
+        )
 
     if parts.role == "preprocess":
         _preprocess(app, topology, parts, raw, to_dead_letter)
@@ -124,31 +146,40 @@ def _preprocess(app: faust.App, topology: Topology, parts: WorkerParts, raw: dic
 
     @app.agent(frames, name="preprocess")
     async def preprocess(stream):
+        stream = stream.noack()  # ack only once the task or the dead letter is sent
         async for event in stream.events():
             try:
-                task = pre.handle(event.value, event.message.headers)
+                msg = event.message
+                task = pre.handle(msg.value, msg.headers, source=f"{msg.partition}/{msg.offset}")
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
-                continue
-            value, headers = encode_task(task, topology.max_frame_bytes)
-            await tasks.send(key=task.frame.meta.stream_id.encode(), value=value, headers=headers)
+            else:
+                value, headers = encode_task(task, topology.max_frame_bytes)
+                await tasks.send(key=task.frame.meta.stream_id.encode(), value=value, headers=headers)
+            await stream.ack(event)
 
 
 def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
     tasks = app.topic(topology.tasks.name, **raw)
     results = app.topic(topology.results.name, **raw)
     assign = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
+    assignment_topics = [topology.assignment_topic(sid).name for sid in topology.server_ids]
     sched = parts.scheduler
     store = parts.state_store
     state_key = "scheduler"
     restored = asyncio.Event()
-    dirty = {"changed": False}
 
-    async def save_state() -> None:
-        if dirty["changed"]:
-            dirty["changed"] = False
-            await store.save(state_key, sched.snapshot())
-            log.info("scheduler state saved %s", sched.stats())
+    async def note_output_ends() -> None:
+        # Taken before the state is captured: every assignment decided after the capture
+        # lies beyond these offsets, where a restore looks for it.
+        sched.output_ends = await store.end_offsets(assignment_topics)
+
+    checkpoint = Checkpoint(
+        capture=sched.snapshot,
+        save=lambda data: store.save(state_key, data),
+        flush=app.producer.flush,
+        before_capture=note_output_ends,
+    )
 
     @app.service
     class SchedulerState(mode.Service):
@@ -159,56 +190,76 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             snapshot = await store.load(state_key)
             if snapshot is not None:
                 sched.restore(snapshot)
-                log.info("scheduler state restored %s", sched.stats())
+                records = await store.read(
+                    assignment_topics, starts=sched.output_ends, max_bytes=topology.max_message_bytes
+                )
+                sent = []
+                for rec in records:
+                    try:
+                        sent.append(decode_assignment(rec.value, rec.headers, topology.max_frame_bytes))
+                    except MessageError:
+                        continue  # not an assignment this scheduler wrote
+                n = sched.recover(sent)
+                log.info("scheduler state restored %s; %d later assignments recovered", sched.stats(), n)
             else:
                 log.info("scheduler starts with a fresh %s policy", sched.policy.name)
             restored.set()
 
         async def on_stop(self) -> None:
             if restored.is_set():
-                await save_state()
+                try:
+                    await checkpoint.save()
+                except Exception:  # the last saved snapshot and the uncommitted offsets still agree
+                    log.exception("scheduler state could not be saved on shutdown")
             await store.stop()
 
     @app.timer(interval=parts.snapshot_every_s)
     async def periodic_save() -> None:
-        if restored.is_set():
-            await save_state()
+        if restored.is_set() and await checkpoint.save():
+            log.info("scheduler state saved %s", sched.stats())
 
     @app.agent(tasks, name="schedule")
     async def schedule(stream):
         await restored.wait()
-        async for events in stream.take_events(parts.slot_size, within=parts.slot_s):
-            slot, slot_events = [], []
-            for event in events:
-                try:
-                    slot.append(sched.decode_task(event.value, event.message.headers))
-                    slot_events.append(event)
-                except Exception as exc:
-                    await to_dead_letter(event, _reason(exc))
-            try:
-                assignments = sched.decide(slot)
-            except Exception as exc:  # the policy failed: keep the slot's tasks, say why
-                reason = _reason(exc)
-                for event in slot_events:
-                    await to_dead_letter(event, reason)
-                continue
-            for a in assignments:
-                value, headers = encode_assignment(a, topology.max_frame_bytes)
-                await assign[a.server_id].send(
-                    key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
-                )
-            dirty["changed"] = dirty["changed"] or bool(slot)
+        async for events in stream.noack_take(parts.slot_size, within=parts.slot_s):
+            async with checkpoint.lock:  # a snapshot sees a slot whole or not at all
+                slot, slot_events = [], []
+                for event in events:
+                    msg = event.message
+                    if sched.positions.included(msg.topic, msg.partition, msg.offset):
+                        continue  # already in the restored state
+                    try:
+                        slot.append(sched.decode_task(msg.value, msg.headers))
+                        slot_events.append(event)
+                    except Exception as exc:
+                        await to_dead_letter(event, _reason(exc))
+                outcome = sched.decide_slot(slot)
+                for i, exc in outcome.failed:  # only the tasks that are bad, each alone
+                    await to_dead_letter(slot_events[i], _reason(exc))
+                for a in outcome.assignments:
+                    value, headers = encode_assignment(a, topology.max_frame_bytes)
+                    await assign[a.server_id].send(
+                        key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
+                    )
+                for event in events:
+                    msg = event.message
+                    sched.positions.advance(msg.topic, msg.partition, msg.offset)
+                    checkpoint.applied(stream, event)
 
     @app.agent(results, name="rewards")
     async def rewards(stream):
         await restored.wait()
+        stream = stream.noack()
         async for event in stream.events():
-            try:
-                sched.on_result(event.value)
-            except Exception as exc:
-                await to_dead_letter(event, _reason(exc))
-                continue
-            dirty["changed"] = True
+            msg = event.message
+            async with checkpoint.lock:
+                if not sched.positions.included(msg.topic, msg.partition, msg.offset):
+                    try:
+                        sched.on_result(msg.value)
+                    except Exception as exc:
+                        await to_dead_letter(event, _reason(exc))
+                    sched.positions.advance(msg.topic, msg.partition, msg.offset)
+                checkpoint.applied(stream, event)
 
 
 def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
@@ -219,6 +270,7 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     @app.agent(source, name="infer")
     async def infer(stream):
         loop = asyncio.get_running_loop()
+        stream = stream.noack()  # ack only once the result or the dead letter is sent
         async for event in stream.events():
             try:
                 assignment = stage.decode(event.value, event.message.headers)
@@ -228,8 +280,9 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 result = await loop.run_in_executor(None, stage.infer, assignment, transmission_s)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
-                continue
-            await results.send(key=result.stream_id.encode(), value=encode_result(result))
+            else:
+                await results.send(key=result.stream_id.encode(), value=encode_result(result))
+            await stream.ack(event)
 
 
 def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
@@ -239,12 +292,15 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
     @app.agent(results, name="sink")
     async def sink(stream):
         last_log = time.monotonic()
+        stream = stream.noack()
         async for event in stream.events():
             try:
                 metrics.add_encoded(event.value)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
+                await stream.ack(event)
                 continue
+            await stream.ack(event)
             if metrics.count % parts.log_every == 0 or time.monotonic() - last_log > 10:
                 last_log = time.monotonic()
                 log.info("metrics %s", metrics.log_line())

@@ -51,6 +51,7 @@ FORMAT_VERSION = 2
 META_HEADER = "cdio"
 DEFAULT_MAX_FRAME_BYTES = 4_000_000
 _MAX_META_BYTES = 256 * 1024  # a forwarded shadow assignment nests the served result (detections)
+MAX_DELAY_REQUIREMENT_S = 3600.0
 
 Headers = list[tuple[str, bytes]]
 
@@ -92,6 +93,9 @@ class Task:
     preference: float | None  # P(compute preference) from the LSTM; None if unknown
     preprocess_s: float  # time spent in the preprocess agent
     created_at: float  # unix seconds when the task was published
+    # "<partition>/<offset>" of the frame record this task was made from: a task seen
+    # twice with the same source is a redelivery, with another source a duplicate frame.
+    source: str | None = None
 
     @property
     def task_id(self) -> str:
@@ -381,11 +385,12 @@ def _task_meta(t: Task) -> dict[str, Any]:
         "preference": t.preference,
         "preprocess_s": t.preprocess_s,
         "created_at": t.created_at,
+        "source": t.source,
     }
 
 
 def _parse_frame_meta(meta: dict[str, Any]) -> FrameMeta:
-    return FrameMeta(
+    m = FrameMeta(
         stream_id=_get(meta, "stream_id", str),
         frame_no=_get(meta, "frame_no", int),
         capture_time=_num(meta, "capture_time"),
@@ -393,6 +398,16 @@ def _parse_frame_meta(meta: dict[str, Any]) -> FrameMeta:
         d_req=_num(meta, "d_req"),
         gt_ref=_get(meta, "gt_ref", str, optional=True),
     )
+    # Values a frame can really have; anything else is bad input, dead-lettered alone.
+    if m.frame_no < 0:
+        raise MessageError(f"field 'frame_no' must be >= 0, got {m.frame_no}")
+    if not 0.0 <= m.a_req <= 100.0:
+        raise MessageError(f"field 'a_req' must be an mAP50 in [0, 100] percent, got {m.a_req!r}")
+    if not 0.0 < m.d_req <= MAX_DELAY_REQUIREMENT_S:
+        raise MessageError(
+            f"field 'd_req' must be in (0, {MAX_DELAY_REQUIREMENT_S:g}] seconds, got {m.d_req!r}"
+        )
+    return m
 
 
 def _parse_features(f: dict[str, Any]) -> TaskFeatures:
@@ -414,6 +429,7 @@ def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
         preference=_num(meta, "preference", optional=True),
         preprocess_s=_num(meta, "preprocess_s"),
         created_at=_num(meta, "created_at"),
+        source=_get(meta, "source", str, optional=True),
     )
 
 

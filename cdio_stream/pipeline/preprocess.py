@@ -38,7 +38,8 @@ class Preprocessor:
         self.max_frame_bytes = max_frame_bytes
         self.clock = clock
 
-    def handle(self, value: bytes | None, headers: Any) -> Task:
+    def handle(self, value: bytes | None, headers: Any, source: str | None = None) -> Task:
+        """``source``: where the frame record came from ("<partition>/<offset>"), kept on the task."""
         t0 = time.perf_counter()
         frame = decode_frame(value, headers, self.max_frame_bytes)
         verify_jpeg(frame.jpeg)  # a frame cut short is dead-lettered here, before it is scheduled
@@ -60,4 +61,5 @@ class Preprocessor:
             preference=preference,
             preprocess_s=time.perf_counter() - t0,
             created_at=self.clock(),
+            source=source,
         )

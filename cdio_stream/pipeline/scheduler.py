@@ -4,9 +4,17 @@ Holds the policy (any :class:`~cdio_stream.policy.base.Policy`), the tasks it ha
 assigned and not yet heard back about, and running estimates of each server's backlog
 and link rate that form the :class:`SystemState` the policy decides on.
 
-Its snapshot (policy state + pending tasks + counters) is what the scheduler agent
-persists in Kafka and restores on start, so learning survives a restart and results of
-tasks assigned before the restart still reach the policy.
+Its snapshot (policy state, pending and recently answered tasks, counters, and the input
+positions the state includes) is what the scheduler agent persists in Kafka and restores
+on start, so learning survives a restart and results of tasks assigned before the
+restart still reach the policy exactly once.
+
+Exactly one assignment per task, under redelivery: task ids are deterministic
+(``stream/frame``), and every task remembers the frame record it came from
+(:attr:`Task.source`). A task id seen again with the same source is a redelivery (the
+preprocess worker restarted before committing) and is skipped; with another source it is
+a duplicate frame, dead-lettered alone. ``recover`` re-learns assignments sent after the
+snapshot, read back from the assignment topics, so a re-read task is not decided twice.
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ import numpy as np
 
 from cdio_stream.errors import MessageError
 from cdio_stream.messages import Assignment, Result, Task, decode_result, decode_task
+from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import Topology
 
-__all__ = ["SchedulerStage", "PendingTask"]
+__all__ = ["SchedulerStage", "PendingTask", "SlotOutcome"]
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,14 @@ class PendingTask:
     a_req: float
     d_req: float
     assigned_at: float
+    source: str | None = None  # the task's frame record, see Task.source
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    assignments: list[Assignment]
+    failed: list[tuple[int, Exception]]  # index in the slot, why: each is dead-lettered alone
+    redelivered: list[int]  # indexes of tasks already assigned (same id, same source): nothing to send
 
 
 class SchedulerStage:
@@ -45,6 +62,7 @@ class SchedulerStage:
         topology: Topology,
         *,
         max_pending: int = 100_000,
+        max_done: int = 20_000,
         smoothing: float = 0.2,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -54,12 +72,21 @@ class SchedulerStage:
         self.policy = policy
         self.topology = topology
         self.max_pending = max_pending
+        self.max_done = max_done
         self.smoothing = smoothing
         self.clock = clock
         self.pending: OrderedDict[str, PendingTask] = OrderedDict()
+        # Answered tasks, newest last (bounded): task id -> (server id, source). Redelivered
+        # results and tasks are recognised here, long after their feedback was applied.
+        self.done: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        self.positions = InputPositions()  # tasks and results records the state includes
+        self.output_ends: dict[str, int] = {}  # assignment topics' ends when the snapshot was taken
         self.decisions = 0
         self.feedbacks = 0
         self.expired = 0  # pending tasks dropped unanswered when max_pending was exceeded
+        self.redelivered_tasks = 0
+        self.duplicate_results = 0
+        self.recovered = 0  # assignments re-learned from the assignment topics after a restore
         self._service_s: dict[str, float] = {}  # smoothed inference time per server
         self._rate_bps: dict[str, float] = {}  # smoothed observed link rate per server
 
@@ -91,7 +118,7 @@ class SchedulerStage:
         for d in decisions:
             task = by_id[d.task_id]
             self.pending[d.task_id] = PendingTask(
-                d.server_id, task.frame.meta.a_req, task.frame.meta.d_req, now
+                d.server_id, task.frame.meta.a_req, task.frame.meta.d_req, now, task.source
             )
             info = dict(d.info)
             if d.quality != 1.0:
@@ -106,6 +133,76 @@ class SchedulerStage:
             self.pending.popitem(last=False)
             self.expired += 1
         return assignments
+
+    def decide_slot(self, tasks: Sequence[Task]) -> SlotOutcome:
+        """Decide a slot: skip redeliveries, reject duplicates, decide the rest.
+
+        If the policy fails on the slot, each task is decided alone: one bad task costs
+        only its own dead letter.
+        """
+        fresh: list[tuple[int, Task]] = []
+        failed: list[tuple[int, Exception]] = []
+        redelivered: list[int] = []
+        in_slot: dict[str, str | None] = {}
+        for i, task in enumerate(tasks):
+            try:
+                if self._already_assigned(task, in_slot):
+                    redelivered.append(i)
+                    continue
+            except MessageError as exc:
+                failed.append((i, exc))
+                continue
+            in_slot[task.task_id] = task.source
+            fresh.append((i, task))
+        try:
+            assignments = self.decide([t for _, t in fresh])
+        except Exception as exc:
+            if len(fresh) == 1:
+                return SlotOutcome([], sorted(failed + [(fresh[0][0], exc)], key=_first), redelivered)
+            assignments = []
+            for i, task in fresh:
+                try:
+                    assignments += self.decide([task])
+                except Exception as one_exc:
+                    failed.append((i, one_exc))
+        return SlotOutcome(assignments, sorted(failed, key=_first), redelivered)
+
+    def _already_assigned(self, task: Task, in_slot: dict[str, str | None]) -> bool:
+        """True for a redelivery of an assigned task; MessageError for a duplicate frame."""
+        tid = task.task_id
+        if tid in in_slot:
+            first = in_slot[tid]
+        elif tid in self.pending:
+            first = self.pending[tid].source
+        elif tid in self.done:
+            first = self.done[tid][1]
+        else:
+            return False
+        if task.source is not None and task.source == first:
+            self.redelivered_tasks += 1
+            return True
+        raise MessageError(
+            f"duplicate task {tid!r}: frame record {task.source} repeats {first}, which is already scheduled"
+        )
+
+    def recover(self, assignments: Sequence[Assignment]) -> int:
+        """Re-learn assignments that were sent after the restored snapshot was taken.
+
+        Their tasks become pending again (results for them are then expected, not
+        unknown), and re-reading those tasks is recognised as a redelivery. Returns how
+        many were new to this state.
+        """
+        n = 0
+        for a in assignments:
+            tid = a.task.task_id
+            if a.served is not None or tid in self.pending or tid in self.done:
+                continue  # a shadow run's forwarded copy is not a decision
+            m = a.task.frame.meta
+            self.pending[tid] = PendingTask(a.server_id, m.a_req, m.d_req, a.assigned_at, a.task.source)
+            n += 1
+        self.recovered += n
+        self.decisions += n
+        return n
 
     def system_state(self, now: float) -> SystemState:
         backlog: dict[str, int] = {sid: 0 for sid in self.policy.server_ids}
@@ -126,13 +223,26 @@ class SchedulerStage:
         return SystemState(time=now, servers=tuple(servers))
 
     # -------------------------------------------------------------- results -> feedback
-    def on_result(self, value: bytes | None) -> Result:
-        """Feed one result back to the policy; unknown tasks or servers are bad input."""
+    def on_result(self, value: bytes | None) -> Result | None:
+        """Feed one result back to the policy; unknown tasks or servers are bad input.
+
+        A second result of an answered task from the same server (a redelivery, or the
+        inference worker restarted before committing) returns None and changes nothing.
+        """
         result = decode_result(value)
         if result.server_id not in self.policy.index:
             raise MessageError(
                 f"result for task {result.task_id!r} names unknown server {result.server_id!r}"
             )
+        answered = self.done.get(result.task_id)
+        if answered is not None:
+            if answered[0] != result.server_id:
+                raise MessageError(
+                    f"result for task {result.task_id!r} came from {result.server_id!r}, "
+                    f"it was assigned to {answered[0]!r} and has been answered"
+                )
+            self.duplicate_results += 1
+            return None
         pending = self.pending.get(result.task_id)
         if pending is None:
             raise MessageError(f"result for unknown task {result.task_id!r} (not assigned by this scheduler)")
@@ -142,6 +252,9 @@ class SchedulerStage:
                 f"it was assigned to {pending.server_id!r}"
             )
         del self.pending[result.task_id]
+        self.done[result.task_id] = (result.server_id, pending.source)
+        while len(self.done) > self.max_done:
+            self.done.popitem(last=False)
         t = result.timings
         self.policy.feedback(
             [
@@ -179,9 +292,16 @@ class SchedulerStage:
             "decisions": self.decisions,
             "feedbacks": self.feedbacks,
             "expired": self.expired,
+            "redelivered_tasks": self.redelivered_tasks,
+            "duplicate_results": self.duplicate_results,
+            "recovered": self.recovered,
             "pending": [
-                [tid, p.server_id, p.a_req, p.d_req, p.assigned_at] for tid, p in self.pending.items()
+                [tid, p.server_id, p.a_req, p.d_req, p.assigned_at, p.source]
+                for tid, p in self.pending.items()
             ],
+            "done": [[tid, sid, source] for tid, (sid, source) in self.done.items()],
+            "positions": self.positions.to_dict(),
+            "output_ends": self.output_ends,
             "service_s": self._service_s,
             "rate_bps": self._rate_bps,
         }
@@ -196,9 +316,15 @@ class SchedulerStage:
         self.decisions = int(header["decisions"])
         self.feedbacks = int(header["feedbacks"])
         self.expired = int(header["expired"])
+        self.redelivered_tasks = int(header["redelivered_tasks"])
+        self.duplicate_results = int(header["duplicate_results"])
+        self.recovered = int(header["recovered"])
         self.pending = OrderedDict(
-            (tid, PendingTask(sid, a, d, at)) for tid, sid, a, d, at in header["pending"]
+            (tid, PendingTask(sid, a, d, at, source)) for tid, sid, a, d, at, source in header["pending"]
         )
+        self.done = OrderedDict((tid, (sid, source)) for tid, sid, source in header["done"])
+        self.positions = InputPositions(header["positions"])
+        self.output_ends = dict(header["output_ends"])
         self._service_s = dict(header["service_s"])
         self._rate_bps = dict(header["rate_bps"])
 
@@ -208,4 +334,11 @@ class SchedulerStage:
             "feedbacks": self.feedbacks,
             "pending": len(self.pending),
             "expired": self.expired,
+            "redelivered_tasks": self.redelivered_tasks,
+            "duplicate_results": self.duplicate_results,
+            "recovered": self.recovered,
         }
+
+
+def _first(item: tuple[int, Exception]) -> int:
+    return item[0]

@@ -194,6 +194,20 @@ class TestBadInput:
         with pytest.raises(MessageError, match="'d_req' must be a number"):
             decode_frame(value, with_meta(headers, d_req=[1]))
 
+    @pytest.mark.parametrize(
+        "field, value",
+        [("a_req", 1e308), ("a_req", -1.0), ("d_req", 0.0), ("d_req", 1e308), ("frame_no", -3)],
+    )
+    def test_impossible_values(self, frame, field, value):
+        encoded, headers = encode_frame(frame)
+        with pytest.raises(MessageError, match=f"field '{field}' must be"):
+            decode_frame(encoded, with_meta(headers, **{field: value}))
+
+    def test_task_keeps_its_source_record(self, task):
+        sourced = Task(**{**task.__dict__, "source": "3/1742"})
+        assert decode_task(*encode_task(sourced)).source == "3/1742"
+        assert decode_task(*encode_task(task)).source is None
+
     def test_wrong_kind_and_version(self, frame, task):
         value, headers = encode_frame(frame)
         with pytest.raises(MessageError, match="expected a task message"):

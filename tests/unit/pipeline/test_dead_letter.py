@@ -1,6 +1,17 @@
 from __future__ import annotations
 
-from cdio_stream.pipeline.dead_letter import dead_letter, read_dead_letter
+import asyncio
+import hashlib
+
+import pytest
+
+from cdio_stream.pipeline.dead_letter import (
+    RECORD_OVERHEAD,
+    DeadLetterError,
+    dead_letter,
+    read_dead_letter,
+    send_with_retries,
+)
 
 
 class TestDeadLetter:
@@ -35,3 +46,65 @@ class TestDeadLetter:
     def test_empty_value_becomes_empty_bytes(self):
         value, _ = dead_letter(None, None, reason="r", stage="s", source_topic="t")
         assert value == b""
+
+
+class TestDeadLettersFit:
+    def test_small_record_is_kept_whole_with_size_and_digest(self):
+        value, headers = dead_letter(b"abc", None, reason="r", stage="s", source_topic="t", max_bytes=10_000)
+        dl = read_dead_letter(headers)
+        assert value == b"abc" and not dl.truncated
+        assert dl.original_size == 3 and dl.sha256 == hashlib.sha256(b"abc").hexdigest()
+
+    def test_oversize_record_is_cut_to_fit_and_still_identified(self):
+        original = bytes(range(256)) * 16_000  # 4,096,000 bytes, over a 4,001,024-byte limit
+        limit = 4_001_024
+        headers_in = [("cdio", b"x" * 500)]
+        value, headers = dead_letter(
+            original,
+            headers_in,
+            reason="frame: too big",
+            stage="preprocess",
+            source_topic="t",
+            max_bytes=limit,
+        )
+        size = len(value) + sum(len(k) + len(v) for k, v in headers) + RECORD_OVERHEAD
+        assert size <= limit
+        assert original.startswith(value) and len(value) > limit - 10_000
+        dl = read_dead_letter(headers)
+        assert dl.truncated and dl.original_size == len(original)
+        assert dl.sha256 == hashlib.sha256(original).hexdigest()
+        assert ("cdio", b"x" * 500) in headers
+
+    def test_huge_original_headers_are_dropped_not_sent(self):
+        value, headers = dead_letter(
+            b"v",
+            [("big", b"x" * 200_000), ("small", b"y")],
+            reason="r",
+            stage="s",
+            source_topic="t",
+            max_bytes=100_000,
+        )
+        names = [k for k, _ in headers]
+        assert "big" not in names and "small" in names
+        assert dict(headers)["dlq-dropped-headers"] == b"1"
+        assert value == b"v"
+
+
+class TestSendWithRetries:
+    def test_retries_then_succeeds(self):
+        calls = []
+
+        async def flaky():
+            calls.append(1)
+            if len(calls) < 3:
+                raise OSError("broker away")
+
+        asyncio.run(send_with_retries(flaky, what="x", attempts=5, backoff_s=0.001))
+        assert len(calls) == 3
+
+    def test_gives_up_with_a_clear_error(self):
+        async def broken():
+            raise OSError("broker away")
+
+        with pytest.raises(DeadLetterError, match="after 3 attempts.*without acking"):
+            asyncio.run(send_with_retries(broken, what="frames[0]@7", attempts=3, backoff_s=0.001))

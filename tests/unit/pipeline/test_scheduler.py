@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,10 +26,11 @@ def stage_factory(topology, policy: str = "cdio", clock=lambda: 100.0) -> Schedu
     return SchedulerStage(make_policy(policy, list(topology.servers), seed=0), topology, clock=clock)
 
 
-def task(i: int, preference: float = 0.9) -> Task:
-    meta = FrameMeta(stream_id="cam", frame_no=i, capture_time=99.0, a_req=60.0, d_req=0.5, gt_ref=None)
+def task(i: int, preference: float = 0.9, source: str | None = "auto", a_req: float = 60.0) -> Task:
+    meta = FrameMeta(stream_id="cam", frame_no=i, capture_time=99.0, a_req=a_req, d_req=0.5, gt_ref=None)
     features = TaskFeatures(complexity=0.5, complexity_scales=(0.1,) * 5, motion=0.0, inter_arrival=0.04)
-    return Task(Frame(meta, JPEG), features, preference, preprocess_s=0.001, created_at=99.5)
+    source = f"0/{i}" if source == "auto" else source
+    return Task(Frame(meta, JPEG), features, preference, preprocess_s=0.001, created_at=99.5, source=source)
 
 
 def result_for(a, accuracy: float = 70.0, inference: float = 0.05) -> bytes:
@@ -61,7 +63,15 @@ class TestSchedulerStage:
         ]
         assert all(a.server_id in topology.server_ids and a.policy == "cdio" for a in assignments)
         assert all(a.assigned_at == 100.0 for a in assignments)
-        assert stage.stats() == {"decisions": 5, "feedbacks": 0, "pending": 5, "expired": 0}
+        assert stage.stats() == {
+            "decisions": 5,
+            "feedbacks": 0,
+            "pending": 5,
+            "expired": 0,
+            "redelivered_tasks": 0,
+            "duplicate_results": 0,
+            "recovered": 0,
+        }
         state = stage.system_state(100.0)
         assert sum(s.queue_length for s in state.servers) == 5
 
@@ -82,10 +92,9 @@ class TestSchedulerStage:
     def test_unknown_task_or_server_is_bad_input(self, topology):
         stage = stage_factory(topology)
         (a,) = stage.decide([task(1)])
-        good = result_for(a)
-        stage.on_result(good)
-        with pytest.raises(MessageError, match="unknown task"):
-            stage.on_result(good)  # already answered
+        stage.on_result(result_for(a))
+        with pytest.raises(MessageError, match="unknown task 'cam/55'"):
+            stage.on_result(result_for(replace(a, task=task(55))))
         (b,) = stage.decide([task(2)])
         forged = result_for(b).replace(f'"server_id":"{b.server_id}"'.encode(), b'"server_id":"edge-9"')
         with pytest.raises(MessageError, match="unknown server 'edge-9'"):
@@ -114,3 +123,61 @@ class TestSchedulerStage:
     def test_snapshot_of_another_policy_is_rejected(self, topology):
         with pytest.raises(MessageError):
             stage_factory(topology, "random").restore(stage_factory(topology).snapshot())
+
+
+class TestExactlyOnce:
+    def test_redelivered_task_is_skipped_duplicate_frame_is_rejected_alone(self, topology):
+        stage = stage_factory(topology)
+        first = stage.decide_slot([task(1), task(2)])
+        assert len(first.assignments) == 2 and not first.failed
+        again = stage.decide_slot([task(1), task(3), task(2, source="0/77"), task(4), task(4)])
+        assert again.redelivered == [0, 4]  # cam/1 re-read; cam/4 twice from one record
+        assert [i for i, _ in again.failed] == [2]
+        assert "duplicate task 'cam/2'" in str(again.failed[0][1])
+        assert sorted(a.task.task_id for a in again.assignments) == ["cam/3", "cam/4"]
+        assert stage.stats()["decisions"] == 4
+
+    def test_invalid_task_fails_alone_the_rest_of_its_slot_goes_on(self, topology):
+        stage = stage_factory(topology)
+        outcome = stage.decide_slot([task(1), task(2, a_req=1e308), task(3)])
+        assert [i for i, _ in outcome.failed] == [1]
+        assert sorted(a.task.task_id for a in outcome.assignments) == ["cam/1", "cam/3"]
+
+    def test_result_redelivery_is_counted_once(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        assert stage.on_result(result_for(a)) is not None
+        assert stage.on_result(result_for(a)) is None
+        assert stage.stats()["feedbacks"] == 1 and stage.stats()["duplicate_results"] == 1
+        assert stage.policy.cost.n.sum() == 1
+        other = "cloud" if a.server_id != "cloud" else "edge-1"
+        with pytest.raises(MessageError, match="has been answered"):
+            stage.on_result(result_for(replace(a, server_id=other)))
+
+    def test_assignments_sent_after_the_snapshot_are_recovered(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        stage.positions.advance("tasks", 0, 10)
+        snap = stage.snapshot()
+        (b,) = stage.decide([task(2)])  # decided and sent, then the worker died
+        restored = stage_factory(topology)
+        restored.restore(snap)
+        assert restored.positions.included("tasks", 0, 10) and not restored.positions.included("tasks", 0, 11)
+        assert restored.recover([a, b]) == 1  # a was already pending in the snapshot
+        restored.on_result(result_for(b))  # not "unknown task"
+        assert restored.stats()["feedbacks"] == 1
+        again = restored.decide_slot([task(2)])  # the re-read task is not decided twice
+        assert again.redelivered == [0] and not again.assignments
+
+    def test_snapshot_keeps_answered_tasks_and_positions(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        stage.on_result(result_for(a))
+        stage.positions.advance("results", 3, 41)
+        stage.output_ends = {"assign.cloud/0": 7}
+        restored = stage_factory(topology)
+        restored.restore(stage.snapshot())
+        assert restored.on_result(result_for(a)) is None
+        assert restored.positions.to_dict() == {"results/3": 42}
+        assert restored.output_ends == {"assign.cloud/0": 7}
+        assert restored.decide_slot([task(1)]).redelivered == [0]
