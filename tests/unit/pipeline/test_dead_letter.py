@@ -78,7 +78,7 @@ class TestDeadLettersFit:
     def test_huge_original_headers_are_dropped_not_sent(self):
         value, headers = dead_letter(
             b"v",
-            [("big", b"x" * 200_000), ("small", b"y")],
+            [("big", b"x" * 600_000), ("small", b"y")],
             reason="r",
             stage="s",
             source_topic="t",
