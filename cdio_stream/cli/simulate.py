@@ -31,6 +31,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--frames", type=int, default=1000, help="synthetic trace: frames per camera (25 fps)")
     p.add_argument("--slot", type=float, default=0.04, help="slot length in seconds")
     p.add_argument("--preference-error", type=float, default=0.1, help="error rate of the simulated RPP")
+    p.add_argument("--feedback", choices=("truth", "reference", "none"), default="truth",
+                   help="what accuracy the policy learns from: the trace's truth, reference runs on a "
+                        "sampled share of tasks (as a deployment without labels), or none")  # fmt: skip
+    p.add_argument("--reference-rate", type=float, default=0.05,
+                   help="--feedback reference: base share of tasks run on the other tier too")  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--records", type=Path, help="write per-task records (JSON Lines) here")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     from cdio_stream.errors import ConfigError
     from cdio_stream.policy import POLICY_NAMES, complexity_edges_from, make_policy
     from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace
+    from cdio_stream.sim.simulator import reference_prior
     from cdio_stream.system import make_links, make_servers
     from cdio_stream.trace import read_trace
 
@@ -60,8 +66,15 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             SyntheticTraceConfig(streams=args.streams, frames=args.frames, seed=args.seed)
         )
     servers = make_servers(args.deployment, n_edge=args.edges)
+    judge = None
+    if args.trace is None:  # the reference's card: measured on other synthetic frames (another seed)
+        cloud = next(s.model for s in servers if s.tier == "cloud")
+        card_frames = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames,
+                                                           seed=args.seed + 1000))  # fmt: skip
+        judge = reference_prior(card_frames, cloud)
     sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,
-                    workload=WorkloadConfig(preference_error=args.preference_error, seed=args.seed))  # fmt: skip
+                    workload=WorkloadConfig(preference_error=args.preference_error, seed=args.seed),
+                    feedback=args.feedback, reference_rate=args.reference_rate, reference_judge=judge)  # fmt: skip
     complexity = [f.complexity for f in trace]
     extra = {
         "cdio": {"complexity_edges": complexity_edges_from(complexity)},
@@ -87,7 +100,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return 0
-    print(f"{len(sim.tasks)} tasks, deployment {args.deployment}, {args.bandwidth} bandwidth")
+    print(f"{len(sim.tasks)} tasks, deployment {args.deployment}, {args.bandwidth} bandwidth, "
+          f"feedback {args.feedback}")  # fmt: skip
     cols = (("mean_accuracy", "acc", ".2f", 1), ("acc_success", "acc ok%", ".1f", 100),
             ("delay_success", "delay ok%", ".1f", 100), ("mean_delay_s", "delay ms", ".0f", 1000),
             ("compute_tflop", "TFLOP", ".3f", 1), ("bandwidth_mbps", "Mbps", ".1f", 1),
@@ -95,6 +109,13 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     print(f"{'policy':<11}" + "".join(f"{label:>11}" for _, label, _, _ in cols))
     for name, m in results.items():
         print(f"{name:<11}" + "".join(f"{fmt(m[k], f, s):>11}" for k, _, f, s in cols))
+    if args.feedback == "reference":
+        print("reference overhead (on top of the figures above):")
+        for name, m in results.items():
+            print(f"  {name:<11} {m['feedback_reference']:.1%} of tasks judged, "
+                  f"+{m['reference_compute_tflop']:.3f} TFLOP/task (+{m['reference_compute_overhead']:.1%} compute), "
+                  f"+{m['reference_uplink_bytes'] / 1e3:.1f} kB/task sent, "
+                  f"+{m['reference_energy_j_per_task']:.3f} J/task")  # fmt: skip
     return 0
 
 

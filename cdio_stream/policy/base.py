@@ -101,6 +101,12 @@ class Feedback:
     payload_bytes: int
     acc_ok: bool | None  # accuracy >= A^q (C1); None when accuracy unknown
     delay_ok: bool  # total <= D^q (C2)
+    # Reference-judged feedback (cdio_stream.feedback) knows C1 only in expectation: the
+    # probability that accuracy >= A^q; None when acc_ok is an observed fact.
+    acc_p: float | None = None
+    # What other models achieved on the same frame, (model name, mAP50 percent, P(C1 met)):
+    # a reference-sampled task also ran on the other tier.
+    other_accuracy: tuple[tuple[str, float, float], ...] = ()
 
     @classmethod
     def measured(
@@ -119,13 +125,15 @@ class Feedback:
         bandwidth_bps: float = 0.0,
         energy_j: float = 0.0,
         payload_bytes: int = 0,
+        acc_p: float | None = None,
+        other_accuracy: tuple[tuple[str, float, float], ...] = (),
     ) -> Feedback:
         """Build feedback from measurements; the total and the success flags are derived."""
         total = preprocess_s + queue_s + transmission_s + inference_s
         return cls(
             task_id, server_id, accuracy, preprocess_s, queue_s, transmission_s, inference_s, total,
             compute_tflop, bandwidth_bps, energy_j, payload_bytes,
-            None if accuracy is None else accuracy >= a_req, total <= d_req,
+            None if accuracy is None else accuracy >= a_req, total <= d_req, acc_p, tuple(other_accuracy),
         )  # fmt: skip
 
 

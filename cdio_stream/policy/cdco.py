@@ -102,6 +102,7 @@ class CdcoPolicy(Policy):
         m = len(self.servers)
         models = sorted({s.model for s in self.servers})
         self._model_idx = np.array([models.index(s.model) for s in self.servers])
+        self._model_of = {name: k for k, name in enumerate(models)}
         self._n_models = len(models)
         n_ctx = self.space.n_contexts
         kw = {"explore": self.explore, "discount": self.discount}
@@ -317,8 +318,15 @@ class CdcoPolicy(Policy):
             arm = c * self._n_models + int(self._model_idx[j])
             if fb.accuracy is not None:
                 self.accuracy.update(arm, fb.accuracy)
-            if fb.acc_ok is not None:
+            if fb.acc_p is not None:  # reference-judged: C1 known in expectation
+                self.success.update(arm, fb.acc_p)
+            elif fb.acc_ok is not None:
                 self.success.update(arm, float(fb.acc_ok))
+            for model, acc, p_ok in fb.other_accuracy:  # a reference run: the other tier, same frame
+                k = self._model_of.get(model)
+                if k is not None and k != self._model_idx[j]:
+                    self.accuracy.update(c * self._n_models + k, acc)
+                    self.success.update(c * self._n_models + k, p_ok)
             self.delay.update(j, residual)
             cost = fb.compute_tflop + self.phi * fb.bandwidth_bps / 1e6
             if cost > self.cost_scale:

@@ -39,6 +39,11 @@ class TaskRecord:
     acc_ok: bool
     delay_ok: bool
     info: Mapping[str, Any] = field(default_factory=dict)
+    accuracy_source: str = "truth"  # where the policy's feedback accuracy came from
+    # The reference run of a sampled task (0 when none): overhead, not the task's own cost.
+    ref_compute_tflop: float = 0.0
+    ref_payload_bytes: int = 0
+    ref_energy_j: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,16 @@ class Metrics:
     energy_kj: float
     cloud_share: float
     horizon_s: float
+    # Where feedback accuracy came from (shares of tasks) and what reference runs cost on
+    # top of the figures above (which are the served runs' own): mean per task, and the
+    # reference compute as a share of the served compute.
+    feedback_truth: float = 0.0
+    feedback_reference: float = 0.0
+    feedback_none: float = 0.0
+    reference_compute_tflop: float = 0.0
+    reference_compute_overhead: float = 0.0
+    reference_uplink_bytes: float = 0.0
+    reference_energy_j_per_task: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -79,6 +94,8 @@ def summarize(records: Sequence[TaskRecord], *, idle_tail_j: float = 0.0, horizo
     acc_ok, delay_ok = col("acc_ok").astype(bool), col("delay_ok").astype(bool)
     total = col("total_s")
     energy = float(col("energy_j").sum()) + idle_tail_j
+    source = [r.accuracy_source for r in records]
+    compute, ref_compute = col("compute_tflop"), col("ref_compute_tflop")
     return Metrics(
         tasks=n,
         mean_accuracy=float(col("accuracy").mean()),
@@ -91,10 +108,17 @@ def summarize(records: Sequence[TaskRecord], *, idle_tail_j: float = 0.0, horizo
         mean_queue_s=float(col("queue_s").mean()),
         mean_transmission_s=float(col("transmission_s").mean()),
         mean_inference_s=float(col("inference_s").mean()),
-        compute_tflop=float(col("compute_tflop").mean()),
+        compute_tflop=float(compute.mean()),
         bandwidth_mbps=float(col("bandwidth_bps").mean() / 1e6),
         energy_j_per_task=energy / n,
         energy_kj=energy / 1e3,
         cloud_share=float(np.mean([r.tier == "cloud" for r in records])),
         horizon_s=horizon_s,
+        feedback_truth=source.count("truth") / n,
+        feedback_reference=source.count("reference") / n,
+        feedback_none=source.count("none") / n,
+        reference_compute_tflop=float(ref_compute.mean()),
+        reference_compute_overhead=float(ref_compute.sum() / compute.sum()) if compute.sum() > 0 else 0.0,
+        reference_uplink_bytes=float(col("ref_payload_bytes").mean()),
+        reference_energy_j_per_task=float(col("ref_energy_j").mean()),
     )

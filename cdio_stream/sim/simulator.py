@@ -18,6 +18,23 @@ follow :mod:`cdio_stream.system.cost`. Feedback reaches the policy when the task
 (delivered before each later decision), never earlier. The system state handed to the
 policy: exact queue and link backlogs, queue lengths, and as bandwidth the rate of the
 latest transmission started on the link (nominal before the first).
+
+What the policy learns about accuracy depends on ``feedback``:
+
+* ``truth`` (default): every task's feedback carries its true accuracy (an annotated trace);
+* ``none``: no feedback carries accuracy (a deployment without labels or references);
+* ``reference``: a :class:`~cdio_stream.feedback.ReferenceSampler` marks tasks (``reference_rate``,
+  seeded) for a second run on the other tier, dispatched at the same decision time on that
+  server's link and queue (so it competes with real tasks, and its cost is counted apart as
+  overhead). The served result is judged as the live inference stage judges it
+  (:mod:`cdio_stream.feedback.judge`), with :func:`~cdio_stream.feedback.simulated_agreement`
+  standing in for matching detections, and the reference model's prior from
+  ``reference_judge`` (default: :func:`reference_prior` of the trace itself; the CLI measures
+  it on a synthetic trace of another seed, a card from other annotated frames). The feedback arrives when both runs are done
+  and carries the other tier's credited accuracy too. Unsampled tasks carry none.
+
+The records' and metrics' accuracy is always the true one: feedback only changes what the
+policy learns.
 """
 
 from __future__ import annotations
@@ -25,21 +42,38 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cdio_stream.errors import ConfigError, DatasetError
+from cdio_stream.feedback import ReferenceJudge, ReferenceSampler, simulated_agreement
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
 from cdio_stream.policy.hindsight import Truth
 from cdio_stream.sim.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.sim.workload import WorkloadConfig, build_tasks
-from cdio_stream.system.cost import scaled_accuracy, scaled_payload
+from cdio_stream.system.cost import (
+    bandwidth_consumption,
+    compute_consumption,
+    scaled_accuracy,
+    scaled_payload,
+    task_energy,
+)
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.trace import TraceFrame
 
-__all__ = ["SimResult", "Simulator"]
+__all__ = ["FEEDBACK_MODES", "SimResult", "Simulator", "reference_prior"]
+
+FEEDBACK_MODES = ("truth", "reference", "none")
+
+
+def reference_prior(frames: Sequence[TraceFrame], model: str, buckets: int = 4) -> ReferenceJudge:
+    """The reference model's prior from an annotated trace: its accuracy quantiles per
+    complexity quartile (what a card measured against annotations would give)."""
+    complexity = np.array([fr.complexity for fr in frames])
+    return ReferenceJudge.from_samples(model, complexity, np.array([fr.accuracy[model] for fr in frames]),
+                                       buckets=buckets)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,9 +94,18 @@ class Simulator:
         slot_s: float = 0.04,
         preprocess_s: float = 0.014,
         profiles: Profiles | None = None,
+        feedback: str = "truth",
+        reference_rate: float = 0.05,
+        reference_max_se: float = 0.2,
+        reference_tier: str = "cloud",
+        reference_judge: ReferenceJudge | None = None,
     ) -> None:
         if slot_s <= 0 or preprocess_s < 0:
             raise ConfigError(f"slot_s must be > 0 and preprocess_s >= 0, got {slot_s}, {preprocess_s}")
+        if feedback not in FEEDBACK_MODES:
+            raise ConfigError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got {feedback!r}")
+        self.feedback = feedback
+        self.reference_rate, self.reference_max_se = float(reference_rate), float(reference_max_se)
         self.servers = tuple(servers)
         missing = [s.id for s in self.servers if s.id not in links]
         if missing:
@@ -91,6 +134,18 @@ class Simulator:
             if np.all(np.isfinite(lat)) and lat.mean() > 0:
                 self._jitter[:, j] = lat / lat.mean()
         self._row = {t.task_id: i for i, t in enumerate(self.tasks)}
+        self._ref_j = next((j for j, s in enumerate(self.servers) if s.tier == reference_tier), None)
+        if feedback == "reference" and (self._ref_j is None or len({s.tier for s in self.servers}) < 2):
+            raise ConfigError(
+                f"reference feedback needs a {reference_tier} server and a server of another tier"
+            )
+        self.judge = reference_judge
+        if self._ref_j is not None and reference_judge is None:  # no card given: the trace is the card
+            self.judge = reference_prior(self.frames, self.servers[self._ref_j].model)
+        if self.judge is not None and self._ref_j is not None:
+            if self.judge.reference_model != self.servers[self._ref_j].model:
+                raise ConfigError(f"the reference judge is for {self.judge.reference_model!r}, "
+                                  f"the reference server runs {self.servers[self._ref_j].model!r}")  # fmt: skip
 
     # ------------------------------------------------------------------ ground truth
     def truth(self, task: SlotTask, server: ServerSpec, now: float) -> Truth:
@@ -123,6 +178,7 @@ class Simulator:
         events: list[tuple[float, int, Feedback]] = []
         records: list[TaskRecord] = []
         seq = 0
+        sampler = ReferenceSampler(self.reference_rate, max_se=self.reference_max_se, seed=policy.seed)
         slot_of = [int((t.arrival_time + self.preprocess_s) // self.slot_s) for t in tasks]
         start = 0
         while start < len(tasks):
@@ -146,11 +202,24 @@ class Simulator:
             by_id = {t.task_id: t for t in slot}
             for d in policy.assign(slot, SystemState(now, tuple(servers_state))):
                 j = index[d.server_id]
-                rec, fb, rate = self._dispatch(d, by_id[d.task_id], j, now, link_free, server_free)
+                task = by_id[d.task_id]
+                rec, fb, rate = self._dispatch(d, task, j, now, link_free, server_free)
                 last_bw[j] = rate
                 running[j].append(rec.finished_s)
+                arrives = rec.finished_s
+                if self.feedback == "none":
+                    rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
+                elif self.feedback == "reference":
+                    key = f"{d.info.get('context', '-')}|{self.servers[j].model}"
+                    if sampler.sample(task.stream_id, key):
+                        k = self._shadow_server(j, server_free)
+                        done, fb = self._reference_run(task, rec, fb, k, now, link_free, server_free)
+                        running[k].append(done)
+                        arrives = max(arrives, done)
+                    else:
+                        rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
                 records.append(rec)
-                heapq.heappush(events, (rec.finished_s, seq, fb))
+                heapq.heappush(events, (arrives, seq, fb))
                 seq += 1
             start = stop
         if events:
@@ -160,11 +229,11 @@ class Simulator:
                                                                                      strict=True))  # fmt: skip
         return SimResult(policy.name, records, summarize(records, idle_tail_j=tail, horizon_s=horizon))
 
-    def _dispatch(self, d: Decision, task: SlotTask, j: int, now: float, link_free: list[float],
-                  server_free: list[float]) -> tuple[TaskRecord, Feedback, float]:  # fmt: skip
-        i = self._row[task.task_id]
-        server, link, dev = self.servers[j], self.links[j], self._devices[j]
-        nbytes = task.payload_bytes if d.quality >= 1.0 else scaled_payload(task.payload_bytes, d.quality)
+    def _execute(self, i: int, j: int, nbytes: int, now: float, link_free: list[float],
+                 server_free: list[float]) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
+        """Send ``nbytes`` of task row ``i`` to server ``j`` at ``now`` through its FIFO link and
+        queue; returns (link start, rate, sending, arrival, start, inference, idle gap ended)."""
+        link = self.links[j]
         tx_start = max(now, link_free[j])
         rate = link.rate_at(tx_start)
         sending = nbytes * 8.0 / rate
@@ -172,9 +241,19 @@ class Simulator:
         arrives = tx_start + sending + link.latency_s
         begins = max(arrives, server_free[j])
         inference = self._base_inf[j] * float(self._jitter[i, j])
-        finished = begins + inference
         idle = max(begins - server_free[j], 0.0)
-        server_free[j] = finished
+        server_free[j] = begins + inference
+        return tx_start, rate, sending, arrives, begins, inference, idle
+
+    def _dispatch(self, d: Decision, task: SlotTask, j: int, now: float, link_free: list[float],
+                  server_free: list[float]) -> tuple[TaskRecord, Feedback, float]:  # fmt: skip
+        i = self._row[task.task_id]
+        server, link, dev = self.servers[j], self.links[j], self._devices[j]
+        nbytes = task.payload_bytes if d.quality >= 1.0 else scaled_payload(task.payload_bytes, d.quality)
+        tx_start, rate, sending, arrives, begins, inference, idle = self._execute(
+            i, j, nbytes, now, link_free, server_free
+        )
+        finished = begins + inference
         accuracy = float(self._acc[i, j])
         if d.quality < 1.0:
             accuracy = scaled_accuracy(accuracy, d.quality)
@@ -182,9 +261,9 @@ class Simulator:
         queue = (now - ready) + (tx_start - now) + (begins - arrives)
         transmission = sending + link.latency_s
         total = finished - task.arrival_time
-        compute = dev.fp16_tflops * inference
-        bandwidth = nbytes * 8.0 / transmission
-        energy = dev.working_power_w * inference + dev.idle_power_w * idle + dev.uplink_tx_power_w * sending
+        compute = compute_consumption(dev, inference)
+        bandwidth = bandwidth_consumption(nbytes, transmission)
+        energy = task_energy(dev, inference, idle, sending).total_j
         acc_ok, delay_ok = accuracy >= task.a_req, total <= task.d_req
         fb = Feedback(task.task_id, server.id, accuracy, self.preprocess_s, queue, transmission, inference, total,
                       compute, bandwidth, energy, nbytes, acc_ok, delay_ok)  # fmt: skip
@@ -195,3 +274,38 @@ class Simulator:
             d.info,
         )  # fmt: skip
         return rec, fb, rate
+
+    def _shadow_server(self, j: int, server_free: list[float]) -> int:
+        """Where a sampled task's second run goes: the reference server, or for a task served
+        by the reference model, the server of the other tier that is free first."""
+        ref_model = self.servers[self._ref_j].model
+        if self.servers[j].model != ref_model:
+            return self._ref_j
+        others = [k for k, s in enumerate(self.servers) if s.model != ref_model]
+        return min(others, key=lambda k: (server_free[k], k))
+
+    def _reference_run(self, task: SlotTask, rec: TaskRecord, fb: Feedback, k: int, now: float,
+                       link_free: list[float], server_free: list[float]) -> tuple[float, Feedback]:  # fmt: skip
+        """Run ``task`` a second time on server ``k``, judge the served result against the
+        reference, and return when the shadow run ends and the feedback the policy gets."""
+        i = self._row[task.task_id]
+        dev = self._devices[k]
+        _, _, sending, _, begins, inference, idle = self._execute(i, k, task.payload_bytes, now, link_free,
+                                                                  server_free)  # fmt: skip
+        rec.ref_compute_tflop = compute_consumption(dev, inference)
+        rec.ref_payload_bytes = task.payload_bytes
+        rec.ref_energy_j = task_energy(dev, inference, idle, sending).total_j
+        served_is_ref = rec.model == self.judge.reference_model
+        other_model = self.servers[k].model
+        other_truth = float(self._acc[i, k])
+        ref_truth = rec.accuracy if served_is_ref else other_truth
+        cheap_truth = other_truth if served_is_ref else rec.accuracy
+        agreement = simulated_agreement(cheap_truth, ref_truth)
+        c, a_req, judge = task.complexity, task.a_req, self.judge
+        cheap = (judge.credit(agreement, c), judge.success_p(agreement, a_req, c))
+        ref = (judge.credit(None, c), judge.success_p(None, a_req, c))
+        (served, served_p), other = (ref, cheap) if served_is_ref else (cheap, ref)
+        rec.accuracy_source = "reference"
+        fb = replace(fb, accuracy=served, acc_ok=served >= a_req, acc_p=served_p,
+                     other_accuracy=((other_model, *other),))  # fmt: skip
+        return begins + inference, fb

@@ -230,3 +230,33 @@ class TestLimits:
             policy.assign([task_factory(complexity=float(c) / 64) for c in range(64)], state)
         assert len(policy.pending) == policy.max_pending
         assert len(policy.state_bytes()) < 1_000_000  # Kafka's default max.message.bytes
+
+
+class TestReferenceFeedback:
+    def test_judged_feedback_updates_the_served_and_the_other_models_success_arms(
+        self, servers_factory, task_factory, state_factory
+    ):
+        servers = servers_factory(n_edge=1)
+        policy = make_policy("cdio", servers)
+        task = task_factory(preference=0.1, complexity=0.3, a_req=55.0)
+        d = policy.assign([task], state_factory(servers))[0]
+        served = next(s for s in servers if s.id == d.server_id)
+        other = next(s for s in servers if s.model != served.model)
+        before = policy.success.n.copy()
+        policy.feedback([Feedback.measured(
+            d.task_id, d.server_id, accuracy=40.0, a_req=55.0, d_req=0.3, acc_p=0.25,
+            other_accuracy=((other.model, 70.0, 0.9),),
+        )])  # fmt: skip
+        changed = np.flatnonzero(policy.success.n != before)
+        assert len(changed) == 2  # (context, served model) and (context, other model)
+        means = sorted(policy.success.total[changed] / policy.success.n[changed])
+        assert means == [0.25, 0.9]  # probabilities of C1, not the thresholded point values
+
+    def test_feedback_without_accuracy_leaves_success_alone(
+        self, servers_factory, task_factory, state_factory
+    ):
+        servers = servers_factory(n_edge=1)
+        policy = make_policy("cdio", servers)
+        d = policy.assign([task_factory()], state_factory(servers))[0]
+        policy.feedback([Feedback.measured(d.task_id, d.server_id, accuracy=None, a_req=55.0, d_req=0.3)])
+        assert policy.success.n.sum() == 0

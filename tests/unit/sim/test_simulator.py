@@ -168,3 +168,51 @@ class TestRuns:
         for r in cdio_run.records:
             per_model[r.server_id].append(r.inference_s)
         assert all(np.std(v) > 0 for v in per_model.values() if len(v) > 10)
+
+
+class TestFeedbackModes:
+    """What the policy learns from: truth, reference runs on a sampled share, or nothing."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def runs(cls):
+        out = {}
+        for mode in ("truth", "reference", "none"):
+            s = Simulator(TRACE, SERVERS, make_links(SERVERS, "stable", seed=1), feedback=mode)
+            spy = Spy(SERVERS)
+            out[mode] = (s.run(spy), spy)
+        return out
+
+    def feedback_of(self, spy):
+        return [fb for call in spy.calls if call[0] == "feedback" for fb in call[1]]
+
+    def test_truth_gives_every_task_its_accuracy(self, runs):
+        result, spy = runs["truth"]
+        assert all(fb.accuracy is not None for fb in self.feedback_of(spy))
+        assert result.metrics.feedback_truth == 1.0 and result.metrics.reference_compute_tflop == 0.0
+
+    def test_none_gives_no_accuracy_but_the_same_true_metrics(self, runs):
+        result, spy = runs["none"]
+        assert all(fb.accuracy is None and fb.acc_ok is None for fb in self.feedback_of(spy))
+        assert result.metrics.feedback_none == 1.0
+        assert result.metrics.acc_success == runs["truth"][0].metrics.acc_success  # round robin either way
+
+    def test_reference_judges_a_sampled_share_and_counts_its_cost_apart(self, runs):
+        result, spy = runs["reference"]
+        fbs = self.feedback_of(spy)
+        judged = [fb for fb in fbs if fb.accuracy is not None]
+        m = result.metrics
+        assert 0.05 <= len(judged) / len(fbs) <= 0.1  # rate 0.05 plus a bounded warm-up per key
+        assert m.feedback_reference == pytest.approx(len(judged) / len(fbs))
+        assert all(
+            fb.acc_p is not None and 0 <= fb.acc_p <= 1 and len(fb.other_accuracy) == 1 for fb in judged
+        )
+        models = {s.id: s.model for s in SERVERS}
+        assert all(fb.other_accuracy[0][0] != models[fb.server_id] for fb in judged)  # the other tier
+        assert m.reference_compute_tflop > 0 and 0 < m.reference_compute_overhead < 0.2
+        sampled = [r for r in result.records if r.accuracy_source == "reference"]
+        assert all(r.ref_compute_tflop > 0 and r.ref_payload_bytes == r.payload_bytes for r in sampled)
+
+    def test_unknown_mode(self):
+        with pytest.raises(ConfigError, match="feedback must be one of"):
+            Simulator(TRACE, SERVERS, make_links(SERVERS, "stable", seed=1), feedback="oracle")
