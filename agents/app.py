@@ -49,16 +49,15 @@ class WorkerParts:
     state_store: Any = None  # cdio_stream.kafka.state_store.KafkaStateStore
     inference: Any = None  # cdio_stream.pipeline.inference.InferenceStage
     metrics: Any = None  # cdio_stream.pipeline.metrics.LiveMetrics
+    dashboard: Any = None  # sink: cdio_stream.dashboard.live.LiveDashboard, or None
     slot_size: int = 16  # scheduler: most tasks decided together
     slot_s: float = 0.05  # scheduler: longest wait to fill a slot
     snapshot_every_s: float = 2.0  # scheduler: how often learned state is saved
     log_every: int = 50  # sink: a metrics log line every N results
 
     @property
-    def app_id_suffix(self) -> str:
-        if self.role == "inference":
-            return f"inference-{self.inference.server.id}"
-        return self.role
+    def server_id(self) -> str | None:
+        return self.inference.server.id if self.role == "inference" else None
 
 
 def _reason(exc: Exception) -> str:
@@ -75,7 +74,7 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
         raise CdioError(f"unknown worker role {parts.role!r}; one of {', '.join(ROLES)}")
     if not settings.bootstrap:
         raise CdioError("a worker needs a Kafka broker: pass --bootstrap or set CDIO_KAFKA_BOOTSTRAP")
-    app_id = f"{topology.prefix}{parts.app_id_suffix}"
+    app_id = topology.worker_group(parts.role, parts.server_id)
     datadir = Path(settings.cache_dir) / "faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
@@ -136,6 +135,8 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
         _inference(app, topology, parts, raw, to_dead_letter)
     else:
         _sink(app, topology, parts, raw, to_dead_letter)
+        if parts.dashboard is not None:
+            _dashboard(app, topology, parts, raw, dead)
     return app
 
 
@@ -294,13 +295,44 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
         last_log = time.monotonic()
         stream = stream.noack()
         async for event in stream.events():
+            counted = metrics.count
             try:
-                metrics.add_encoded(event.value)
+                result = metrics.add_encoded(event.value)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
                 await stream.ack(event)
                 continue
+            if parts.dashboard is not None and metrics.count > counted:  # not a duplicate
+                parts.dashboard.on_result(result)
             await stream.ack(event)
             if metrics.count % parts.log_every == 0 or time.monotonic() - last_log > 10:
                 last_log = time.monotonic()
                 log.info("metrics %s", metrics.log_line())
+
+
+def _dashboard(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, dead) -> None:
+    """The sink's live page: serves it, and reads frames and dead letters for it."""
+    dash = parts.dashboard
+    frames = app.topic(topology.frames.name, **raw)
+
+    @app.service
+    class DashboardService(mode.Service):
+        async def on_start(self) -> None:
+            await dash.start()
+
+        async def on_stop(self) -> None:
+            await dash.stop()
+
+    @app.timer(interval=dash.lag_every_s)
+    async def refresh_lag() -> None:
+        await dash.refresh_lag()
+
+    @app.agent(frames, name="dashboard-frames")
+    async def dashboard_frames(stream):
+        async for event in stream.events():
+            dash.on_frame(event.value, event.message.headers)
+
+    @app.agent(dead, name="dashboard-dead-letters")
+    async def dashboard_dead_letters(stream):
+        async for event in stream.events():
+            dash.on_dead_letter(event.message.headers)

@@ -88,6 +88,12 @@ class Topology:
         """Broker-side limit for topics that carry frames."""
         return self.max_frame_bytes + HEADER_ROOM
 
+    def worker_group(self, role: str, server_id: str | None = None) -> str:
+        """Consumer group (= Faust app id) of a worker role; one per inference server."""
+        if role == "inference":
+            return f"{self.prefix}inference-{self.server(server_id or '').id}"
+        return f"{self.prefix}{role}"
+
     def all_topics(self) -> list[TopicSpec]:
         core = [self.frames, self.tasks, self.results, self.dead_letter, self.scheduler_state]
         return core + [self.assignment_topic(s.id) for s in self.servers]

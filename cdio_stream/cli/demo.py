@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cdio_stream.errors import CdioError
 from cdio_stream.settings import Settings
 
 __all__ = ["register", "run"]
@@ -49,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--logs", type=Path, help="folder for worker logs (default: <cache>/demo-logs/<run>)")
     p.add_argument("--json", type=Path, help="also write the run's metrics to this JSON file")
+    p.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the live dashboard from the sink, print its URL, open it in a browser, "
+        "and keep it up after the run until Ctrl-C",
+    )
+    p.add_argument(
+        "--dashboard-port", type=int, default=0, help="port of the dashboard (default: any free port)"
+    )
     p.set_defaults(func=run)
 
 
@@ -81,14 +91,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         logs = args.logs or settings.cache_dir / "demo-logs" / run_id
         launcher = Launcher(replace(settings, torch_threads=args.worker_threads), logs)
         stack.callback(launcher.stop_all)
+        sink_args = ("--dashboard-port", str(args.dashboard_port)) if args.dashboard else ()
         specs = pipeline_workers(
-            topology, policy=args.policy, dataset=dataset, bandwidth=args.bandwidth, seed=args.seed
+            topology,
+            policy=args.policy,
+            dataset=dataset,
+            bandwidth=args.bandwidth,
+            seed=args.seed,
+            sink_args=sink_args,
         )
         for spec in specs:
             launcher.start(spec)
         print(f"starting {len(specs)} workers (logs in {logs}) ...", flush=True)
         ready_s = launcher.wait_ready(timeout_s=args.timeout)
         print(f"all workers ready in {ready_s:.0f} s: {', '.join(s.name for s in specs)}", flush=True)
+        if args.dashboard:
+            _open_dashboard(launcher)
 
         collector = ResultCollector(settings.bootstrap, topology)
         t0 = time.monotonic()
@@ -110,8 +128,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             _write_json(args.json, args, collector, elapsed)
             print(f"metrics written to {args.json}")
+        if args.dashboard:
+            _linger(launcher)
         print("stopping workers and broker ...", flush=True)
     return 0
+
+
+def _open_dashboard(launcher) -> None:
+    import webbrowser
+
+    url = launcher.workers["sink"].dashboard_url
+    if url is None:  # printed before the sink reports ready; a missing URL is a bug, not a wait
+        raise CdioError("the sink started without printing its dashboard URL; see its log")
+    print(f"live dashboard: {url}", flush=True)
+    try:
+        opened = webbrowser.open(url)
+    except Exception:  # no browser registered or it failed to start: the printed URL is enough
+        opened = False
+    if not opened:
+        print("  (no browser to open here: open the URL above yourself)", flush=True)
+
+
+def _linger(launcher) -> None:
+    """Keep the workers (and so the page) up after the run until Ctrl-C."""
+    print(f"the dashboard stays up at {launcher.workers['sink'].dashboard_url}; Ctrl-C to stop", flush=True)
+    try:
+        while True:
+            launcher.check()
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print()
 
 
 async def _replay_and_collect(settings, topology, dataset, args, collector, launcher, t0: float):

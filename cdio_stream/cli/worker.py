@@ -34,6 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="inference: cpu, cuda or cuda:N")
     p.add_argument("--models", type=Path, help="inference: extra model registry YAML")
     p.add_argument("--metrics-port", type=int, default=0, help="sink: serve Prometheus metrics on this port")
+    p.add_argument(
+        "--dashboard-port",
+        type=int,
+        help="sink: serve the live dashboard page on this port (0: any free port; the URL is printed)",
+    )
+    p.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="sink: address the metrics and dashboard servers listen on (0.0.0.0 in containers)",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,7 +77,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         parts.inference = workers.build_inference(settings, topology, opts)
     else:
-        parts.metrics = workers.build_metrics(args.metrics_port)
+        parts.metrics = workers.build_metrics(args.metrics_port, args.http_host)
+        if args.dashboard_port is not None:
+            if not 0 <= args.dashboard_port <= 65535:
+                raise ConfigError(f"--dashboard-port must be 0-65535, got {args.dashboard_port}")
+            parts.dashboard = workers.build_dashboard(
+                settings, topology, parts.metrics, args.dashboard_port, args.http_host
+            )
     app = create_app(settings, topology, parts)
 
     class ReadyWorker(Worker):

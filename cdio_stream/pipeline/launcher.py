@@ -20,7 +20,7 @@ from pathlib import Path
 from cdio_stream.errors import CdioError
 from cdio_stream.settings import Settings
 
-__all__ = ["WorkerSpec", "WorkerProcess", "Launcher"]
+__all__ = ["WorkerSpec", "WorkerProcess", "Launcher", "READY_MARKER", "DASHBOARD_MARKER"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class WorkerSpec:
 
 # What `cdio-stream worker` prints once its Faust worker has started consuming.
 READY_MARKER = "cdio-stream worker ready"
+# What a sink with --dashboard-port prints, followed by the page's URL.
+DASHBOARD_MARKER = "dashboard at "
 
 
 @dataclass
@@ -62,6 +64,14 @@ class WorkerProcess:
     @property
     def ready(self) -> bool:
         return READY_MARKER in self.log_text()
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The URL a sink with --dashboard-port printed, once it has."""
+        for line in self.log_text().splitlines():
+            if line.startswith(DASHBOARD_MARKER):
+                return line[len(DASHBOARD_MARKER) :].strip()
+        return None
 
 
 @dataclass

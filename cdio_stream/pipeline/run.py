@@ -32,13 +32,15 @@ def pipeline_workers(
     bandwidth: str = "stable",
     seed: int = 0,
     rpp_checkpoint: Path | None = None,
+    sink_args: tuple[str, ...] = (),
 ) -> list[WorkerSpec]:
-    """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists."""
+    """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
+    ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``)."""
     pre = ("--rpp-checkpoint", str(rpp_checkpoint)) if rpp_checkpoint else ()
     specs = [
         WorkerSpec("preprocess", pre),
         WorkerSpec("scheduler", ("--policy", policy, "--seed", str(seed))),
-        WorkerSpec("sink"),
+        WorkerSpec("sink", tuple(sink_args)),
     ]
     for sid in topology.server_ids:
         args = ["--server", sid, "--bandwidth", bandwidth, "--seed", str(seed)]

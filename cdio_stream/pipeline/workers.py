@@ -22,6 +22,7 @@ __all__ = [
     "build_scheduler",
     "build_inference",
     "build_metrics",
+    "build_dashboard",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def build_inference(settings: Settings, topology: Topology, opts: InferenceOptio
     )
 
 
-def build_metrics(metrics_port: int | None):
+def build_metrics(metrics_port: int | None, host: str = "127.0.0.1"):
     from cdio_stream.pipeline.metrics import LiveMetrics, PrometheusCollector
 
     metrics = LiveMetrics()
@@ -122,9 +123,23 @@ def build_metrics(metrics_port: int | None):
         from prometheus_client.core import REGISTRY
 
         REGISTRY.register(PrometheusCollector(metrics))
-        start_http_server(metrics_port, addr="127.0.0.1")
-        log.info("metrics at http://127.0.0.1:%d/metrics", metrics_port)
+        start_http_server(metrics_port, addr=host)
+        log.info("metrics at http://%s:%d/metrics", host, metrics_port)
     return metrics
+
+
+def build_dashboard(settings: Settings, topology: Topology, metrics, port: int, host: str = "127.0.0.1"):
+    """The sink's live page on ``host:port`` (0: a free port), fed from ``metrics``."""
+    from cdio_stream.dashboard.live import LiveDashboard
+    from cdio_stream.dashboard.server import DashboardServer
+    from cdio_stream.dashboard.view import DashboardView
+    from cdio_stream.kafka.lag import LagMonitor, pipeline_consumers, server_queues
+
+    view = DashboardView(topology.servers, metrics, queue_lag=server_queues(topology))
+    lag = LagMonitor(settings.bootstrap or "", pipeline_consumers(topology))
+    return LiveDashboard(
+        view, DashboardServer(view, host, port), lag, max_frame_bytes=topology.max_frame_bytes
+    )
 
 
 def _torch_threads(settings: Settings) -> None:

@@ -24,6 +24,7 @@ BROKER_FREE = [
     "cdio_stream.pipeline.scheduler",
     "cdio_stream.pipeline.metrics",
     "cdio_stream.pipeline.dead_letter",
+    "cdio_stream.dashboard.view",
 ]
 
 

@@ -1,0 +1,88 @@
+"""The dashboard as the sink worker runs it: view + web server + consumer-lag reader.
+
+The sink's Faust app (``agents/app.py``) calls :meth:`on_result` for each result its
+metrics counted, :meth:`on_frame` for each record of the frames topic (the sink keeps the
+newest JPEGs per stream, so the page can draw a result's detections on its frame without
+results carrying images) and :meth:`on_dead_letter` for each dead letter; a timer calls
+:meth:`refresh_lag`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cdio_stream.dashboard.server import DashboardServer
+from cdio_stream.dashboard.view import DashboardView
+from cdio_stream.errors import MessageError
+from cdio_stream.messages import Result, decode_frame
+from cdio_stream.pipeline.dead_letter import read_dead_letter
+from cdio_stream.pipeline.launcher import DASHBOARD_MARKER
+
+__all__ = ["LiveDashboard"]
+
+log = logging.getLogger(__name__)
+
+
+class LiveDashboard:
+    def __init__(
+        self,
+        view: DashboardView,
+        server: DashboardServer,
+        lag_monitor: Any = None,  # cdio_stream.kafka.lag.LagMonitor; None: no lag shown
+        *,
+        max_frame_bytes: int,
+        lag_every_s: float = 2.0,
+    ) -> None:
+        self.view = view
+        self.server = server
+        self.lag_monitor = lag_monitor
+        self.max_frame_bytes = max_frame_bytes
+        self.lag_every_s = lag_every_s
+        self._lag_started = False
+        self.ignored_frames = 0
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def start(self) -> None:
+        await self.server.start()
+        print(f"{DASHBOARD_MARKER}{self.url}", flush=True)  # stdout, whatever the log level
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        if self._lag_started:
+            await self.lag_monitor.stop()
+            self._lag_started = False
+
+    async def refresh_lag(self) -> None:
+        if self.lag_monitor is None:
+            return
+        try:
+            if not self._lag_started:
+                await self.lag_monitor.start()
+                self._lag_started = True
+            self.view.set_lag(await self.lag_monitor.poll())
+        except Exception as exc:  # a broker hiccup must not stop the sink; the page says why
+            log.warning("consumer lag not read: %r", exc)
+            self.view.set_lag({}, error=repr(exc))
+
+    def on_result(self, result: Result) -> None:
+        self.view.add_result(result)
+
+    def on_frame(self, value: bytes | None, headers: Any) -> None:
+        try:
+            frame = decode_frame(value, headers, self.max_frame_bytes)
+        except MessageError:
+            self.ignored_frames += 1  # preprocess dead-letters bad frames; the page has nothing to show
+            return
+        self.view.add_frame(frame.meta.stream_id, frame.meta.task_id, frame.jpeg)
+
+    def on_dead_letter(self, headers: Any) -> None:
+        try:
+            dl = read_dead_letter(headers or ())
+        except (ValueError, UnicodeDecodeError):
+            self.view.add_dead_letter("unknown", "dead letter with unreadable dlq-* headers")
+            return
+        self.view.add_dead_letter(dl.stage or "unknown", dl.reason)
