@@ -46,13 +46,13 @@ class WorkerParts:
     role: str
     preprocessor: Any = None  # cdio_stream.pipeline.preprocess.Preprocessor
     scheduler: Any = None  # cdio_stream.pipeline.scheduler.SchedulerStage
-    state_store: Any = None  # cdio_stream.kafka.state_store.KafkaStateStore
+    state_store: Any = None  # cdio_stream.kafka.state_store.KafkaStateStore (scheduler, sink)
     inference: Any = None  # cdio_stream.pipeline.inference.InferenceStage
     metrics: Any = None  # cdio_stream.pipeline.metrics.LiveMetrics
     dashboard: Any = None  # sink: cdio_stream.dashboard.live.LiveDashboard, or None
     slot_size: int = 16  # scheduler: most tasks decided together
     slot_s: float = 0.05  # scheduler: longest wait to fill a slot
-    snapshot_every_s: float = 2.0  # scheduler: how often learned state is saved
+    snapshot_every_s: float = 2.0  # scheduler, sink: how often state is saved (and records acked)
     log_every: int = 50  # sink: a metrics log line every N results
 
     @property
@@ -289,22 +289,59 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
 def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
     results = app.topic(topology.results.name, **raw)
     metrics = parts.metrics
+    store = parts.state_store
+    state_key = "sink"
+    restored = asyncio.Event()
+    checkpoint = Checkpoint(
+        capture=metrics.snapshot,
+        save=lambda data: store.save(state_key, data),
+        flush=app.producer.flush,  # dead letters the snapshot implies are on the broker
+    )
+
+    @app.service
+    class SinkState(mode.Service):
+        """Restores the totals before the first result; saves them last on shutdown."""
+
+        async def on_start(self) -> None:
+            await store.start()
+            snapshot = await store.load(state_key)
+            if snapshot is not None:
+                metrics.restore(snapshot)
+                log.info("sink metrics restored: %s", metrics.log_line())
+            restored.set()
+
+        async def on_stop(self) -> None:
+            if restored.is_set():
+                try:
+                    await checkpoint.save()
+                except Exception:
+                    log.exception("sink metrics could not be saved on shutdown")
+            await store.stop()
+
+    @app.timer(interval=parts.snapshot_every_s)
+    async def periodic_save() -> None:
+        if restored.is_set():
+            await checkpoint.save()
 
     @app.agent(results, name="sink")
     async def sink(stream):
+        await restored.wait()
         last_log = time.monotonic()
         stream = stream.noack()
         async for event in stream.events():
-            counted = metrics.count
-            try:
-                result = metrics.add_encoded(event.value)
-            except Exception as exc:
-                await to_dead_letter(event, _reason(exc))
-                await stream.ack(event)
-                continue
-            if parts.dashboard is not None and metrics.count > counted:  # not a duplicate
-                parts.dashboard.on_result(result)
-            await stream.ack(event)
+            msg = event.message
+            async with checkpoint.lock:
+                if not metrics.positions.included(msg.topic, msg.partition, msg.offset):
+                    counted = metrics.count
+                    try:
+                        result = metrics.add_encoded(msg.value)
+                    except Exception as exc:
+                        await to_dead_letter(event, _reason(exc))
+                    else:
+                        if parts.dashboard is not None and metrics.count > counted:  # not a duplicate
+                            parts.dashboard.on_result(result)
+                    metrics.positions.advance(msg.topic, msg.partition, msg.offset)
+                checkpoint.applied(stream, event)
             if metrics.count % parts.log_every == 0 or time.monotonic() - last_log > 10:
                 last_log = time.monotonic()
                 log.info("metrics %s", metrics.log_line())

@@ -20,7 +20,7 @@ from cdio_stream.errors import ConfigError
 __all__ = ["TopicSpec", "ServerSpec", "Topology", "load_topology", "parse_topology", "TIERS"]
 
 TIERS = ("edge", "cloud")
-CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state")
+CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state", "sink_state")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_ROOM = 64 * 1024  # bytes allowed on top of the frame for headers and envelope
@@ -58,6 +58,7 @@ class Topology:
     results: TopicSpec
     dead_letter: TopicSpec
     scheduler_state: TopicSpec
+    sink_state: TopicSpec
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -95,7 +96,14 @@ class Topology:
         return f"{self.prefix}{role}"
 
     def all_topics(self) -> list[TopicSpec]:
-        core = [self.frames, self.tasks, self.results, self.dead_letter, self.scheduler_state]
+        core = [
+            self.frames,
+            self.tasks,
+            self.results,
+            self.dead_letter,
+            self.scheduler_state,
+            self.sink_state,
+        ]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
     def with_prefix(self, prefix: str) -> Topology:
@@ -113,6 +121,7 @@ class Topology:
             results=swap(self.results),
             dead_letter=swap(self.dead_letter),
             scheduler_state=swap(self.scheduler_state),
+            sink_state=swap(self.sink_state),
         )
 
 
@@ -181,6 +190,7 @@ def parse_topology(raw: Any) -> Topology:
         results=specs["results"],
         dead_letter=specs["dead_letter"],
         scheduler_state=specs["scheduler_state"],
+        sink_state=specs["sink_state"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,

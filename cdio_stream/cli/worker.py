@@ -77,7 +77,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         parts.inference = workers.build_inference(settings, topology, opts)
     else:
-        parts.metrics = workers.build_metrics(args.metrics_port, args.http_host)
+        parts.metrics, parts.state_store = workers.build_metrics(
+            settings, topology, args.metrics_port, args.http_host
+        )
         if args.dashboard_port is not None:
             if not 0 <= args.dashboard_port <= 65535:
                 raise ConfigError(f"--dashboard-port must be 0-65535, got {args.dashboard_port}")

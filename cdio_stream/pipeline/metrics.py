@@ -4,53 +4,82 @@ Accuracy is mAP50 in percent over results whose frame had ground truth; a task m
 accuracy requirement when accuracy >= A^q and its delay requirement when the end-to-end
 delay (preprocess + queue + transmission + inference) <= D^q. Compute (TFLOP), bandwidth
 (bits/s while sending) and energy (J) are per-task means, as in paper 4.2.3-4.2.5.
+
+Each task counts once (results are delivered at least once: a restarted inference worker
+may publish a task's result again), results naming a server outside the topology are
+rejected, and the sink worker snapshots its metrics with the input positions they include
+(:meth:`LiveMetrics.snapshot`), so totals survive a restart. The seen-set of task ids and
+the delay samples behind the percentiles are bounded: the newest ``max_seen`` ids and
+``max_samples`` delays per stage.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from cdio_stream.errors import MessageError
 from cdio_stream.formatting import fmt
 from cdio_stream.messages import Result, decode_result
+from cdio_stream.pipeline.positions import InputPositions
+from cdio_stream.policy.codec import decode_state, encode_state
 
 __all__ = ["LiveMetrics", "STAGES", "PrometheusCollector"]
 
 STAGES = ("preprocess", "queue", "transmission", "inference", "total")
 
 
+SNAPSHOT_VERSION = 1
+
+
 class LiveMetrics:
-    def __init__(self) -> None:
+    def __init__(
+        self, servers: Iterable[str] | None = None, *, max_seen: int = 100_000, max_samples: int = 50_000
+    ) -> None:
+        self.servers = None if servers is None else frozenset(servers)  # None: accept any server
+        self.max_seen = max_seen
+        self.max_samples = max_samples
         self.count = 0
         self.per_server: Counter[str] = Counter()
         self.per_tier: Counter[str] = Counter()
-        self._acc: list[float] = []
+        self._acc_sum = 0.0
+        self._acc_n = 0
         self._acc_ok = 0
         self._delay_ok = 0
-        self._stage: dict[str, list[float]] = {s: [] for s in STAGES}
+        self._stage: dict[str, deque[float]] = {s: deque(maxlen=max_samples) for s in STAGES}
+        self._delay_sum = 0.0
         self._compute = 0.0
         self._bandwidth = 0.0
         self._energy = 0.0
         self.task_ids: set[str] = set()
+        self._seen_order: deque[str] = deque()  # task_ids, oldest first, for the bound
         self.duplicates = 0
+        self.positions = InputPositions()  # results records these metrics include
 
     def add_encoded(self, value: bytes | None) -> Result:
         result = decode_result(value)
         self.add(result)
         return result
 
-    def add(self, r: Result) -> None:
+    def add(self, r: Result) -> bool:
+        """Count ``r``; False if its task was counted already. Unknown servers raise MessageError."""
+        if self.servers is not None and r.server_id not in self.servers:
+            raise MessageError(f"result for task {r.task_id!r} names unknown server {r.server_id!r}")
         if r.task_id in self.task_ids:
             self.duplicates += 1  # at-least-once delivery: count it once
-            return
+            return False
         self.task_ids.add(r.task_id)
+        self._seen_order.append(r.task_id)
+        while len(self._seen_order) > self.max_seen:
+            self.task_ids.discard(self._seen_order.popleft())
         self.count += 1
         self.per_server[r.server_id] += 1
         self.per_tier[r.tier] += 1
         if r.accuracy is not None:
-            self._acc.append(r.accuracy)
+            self._acc_sum += r.accuracy
+            self._acc_n += 1
             self._acc_ok += r.accuracy >= r.a_req
         self._delay_ok += r.delay <= r.d_req
         t = r.timings
@@ -58,19 +87,51 @@ class LiveMetrics:
             STAGES, (t.preprocess, t.queue, t.transmission, t.inference, t.total), strict=True
         ):
             self._stage[stage].append(value)
+        self._delay_sum += t.total
         self._compute += r.costs.compute
         self._bandwidth += r.costs.bandwidth
         self._energy += r.costs.energy
+        return True
+
+    _SCALARS = ("count", "_acc_sum", "_acc_n", "_acc_ok", "_delay_ok", "_delay_sum", "_compute",
+                "_bandwidth", "_energy", "duplicates")  # fmt: skip
+
+    def snapshot(self) -> bytes:
+        """Everything counted so far and the input positions it includes."""
+        header = {
+            "v": SNAPSHOT_VERSION,
+            **{k: getattr(self, k) for k in self._SCALARS},
+            "per_server": dict(self.per_server),
+            "per_tier": dict(self.per_tier),
+            "seen": list(self._seen_order),
+            "positions": self.positions.to_dict(),
+        }
+        arrays = {f"stage_{s}": np.asarray(self._stage[s], dtype=np.float64) for s in STAGES}
+        return encode_state(header, arrays)
+
+    def restore(self, data: bytes) -> None:
+        header, arrays = decode_state(data)
+        if header.get("v") != SNAPSHOT_VERSION:
+            raise MessageError(f"sink snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
+        for k in self._SCALARS:
+            setattr(self, k, header[k])
+        self.per_server = Counter(header["per_server"])
+        self.per_tier = Counter(header["per_tier"])
+        self._seen_order = deque(header["seen"])
+        self.task_ids = set(self._seen_order)
+        self.positions = InputPositions(header["positions"])
+        for s in STAGES:
+            self._stage[s] = deque(arrays[f"stage_{s}"].tolist(), maxlen=self.max_samples)
 
     def summary(self) -> dict[str, float]:
         n = max(self.count, 1)
-        n_acc = len(self._acc)
+        n_acc = self._acc_n
         out = {
             "tasks": float(self.count),
-            "mean_accuracy": float(np.mean(self._acc)) if n_acc else float("nan"),
+            "mean_accuracy": self._acc_sum / n_acc if n_acc else float("nan"),
             "accuracy_success_rate": self._acc_ok / n_acc if n_acc else float("nan"),
             "delay_success_rate": self._delay_ok / n,
-            "mean_delay_s": float(np.mean(self._stage["total"])) if self.count else float("nan"),
+            "mean_delay_s": self._delay_sum / self.count if self.count else float("nan"),
             "mean_compute_tflop": self._compute / n,
             "mean_bandwidth_mbps": self._bandwidth / n / 1e6,
             "mean_energy_j": self._energy / n,

@@ -114,10 +114,13 @@ def build_inference(settings: Settings, topology: Topology, opts: InferenceOptio
     )
 
 
-def build_metrics(metrics_port: int | None, host: str = "127.0.0.1"):
+def build_metrics(settings: Settings, topology: Topology, metrics_port: int | None, host: str = "127.0.0.1"):
+    """The sink's metrics (results of the topology's servers only) and their state store."""
+    from cdio_stream.kafka.state_store import KafkaStateStore
     from cdio_stream.pipeline.metrics import LiveMetrics, PrometheusCollector
 
-    metrics = LiveMetrics()
+    metrics = LiveMetrics(servers=topology.server_ids)
+    store = KafkaStateStore(settings.bootstrap or "", topology.sink_state.name)
     if metrics_port:
         from prometheus_client import start_http_server
         from prometheus_client.core import REGISTRY
@@ -125,7 +128,7 @@ def build_metrics(metrics_port: int | None, host: str = "127.0.0.1"):
         REGISTRY.register(PrometheusCollector(metrics))
         start_http_server(metrics_port, addr=host)
         log.info("metrics at http://%s:%d/metrics", host, metrics_port)
-    return metrics
+    return metrics, store
 
 
 def build_dashboard(settings: Settings, topology: Topology, metrics, port: int, host: str = "127.0.0.1"):

@@ -25,8 +25,9 @@ class TestShippedFile:
         assert t.frames.name == "cdio.frames"
         assert t.assignment_topic("edge-1").name == "cdio.assign.edge-1"
         names = [x.name for x in t.all_topics()]
-        assert len(names) == len(set(names)) == 5 + 5
+        assert len(names) == len(set(names)) == 6 + 5
         assert t.scheduler_state.config() == {"cleanup.policy": "compact"}
+        assert t.sink_state.config() == {"cleanup.policy": "compact"}
 
     def test_with_prefix_renames_every_topic(self):
         t = load_topology(REPO_TOPICS).with_prefix("test-1.")

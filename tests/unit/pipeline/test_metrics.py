@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from cdio_stream.errors import MessageError
 from cdio_stream.messages import Costs, Result, Timings, encode_result
 from cdio_stream.pipeline.metrics import LiveMetrics, PrometheusCollector
 
@@ -75,3 +76,35 @@ class TestLiveMetrics:
         families = {f.name: f for f in PrometheusCollector(m).collect()}
         assert families["cdio_tasks"].samples[0].value == 1
         assert families["cdio_server_tasks"].samples[0].labels == {"server": "cloud"}
+
+
+class TestSinkState:
+    def test_unknown_server_is_rejected(self):
+        m = LiveMetrics(servers=["edge-1", "cloud"])
+        with pytest.raises(MessageError, match="unknown server 'edge-9'"):
+            m.add(result(1, "edge-9", 70.0, 60.0, 0.1, 0.3))
+        assert m.count == 0
+
+    def test_snapshot_restores_totals_seen_tasks_and_positions(self):
+        m = LiveMetrics(servers=["edge-1", "cloud"])
+        for i in range(5):
+            m.add(result(i, "edge-1" if i % 2 else "cloud", 60.0 + i, 60.0, 0.1 * i, 0.3))
+        m.positions.advance("results", 2, 9)
+        restored = LiveMetrics(servers=["edge-1", "cloud"])
+        restored.restore(m.snapshot())
+        assert restored.summary() == m.summary()
+        assert restored.stage_percentiles() == m.stage_percentiles()
+        assert restored.per_server == m.per_server and restored.task_ids == m.task_ids
+        assert restored.positions.included("results", 2, 9) and not restored.positions.included(
+            "results", 2, 10
+        )
+        assert restored.add(result(3, "edge-1", 60.0, 60.0, 0.1, 0.3)) is False  # counted before the restart
+        assert restored.count == 5 and restored.duplicates == 1
+
+    def test_seen_set_and_samples_are_bounded(self):
+        m = LiveMetrics(max_seen=3, max_samples=2)
+        for i in range(5):
+            m.add(result(i, "cloud", 70.0, 60.0, 0.1, 0.3))
+        assert m.task_ids == {"s/2", "s/3", "s/4"}
+        assert len(m._stage["total"]) == 2
+        assert m.count == 5 and m.summary()["mean_delay_s"] == pytest.approx(0.1)
