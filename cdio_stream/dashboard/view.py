@@ -14,9 +14,9 @@ the Prometheus gauges. This view adds only what a live page needs on top:
 * dead letters by stage and reason, consumer lag per topic and group, and the policy's
   own view where the scheduler publishes one.
 
-Fields of features that do not exist yet are in the snapshot as ``null`` (the page shows
-"n/a"): ``expired_share`` per server (load shedding) and ``accuracy_sources`` (where each
-result's accuracy came from).
+``accuracy_sources`` is the share of results per accuracy source (ground truth, reference
+run, none). Fields of features that do not exist yet are in the snapshot as ``null`` (the
+page shows "n/a"): ``expired_share`` per server (load shedding).
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class DashboardView:
         self._window: deque[_Seen] = deque()
         self._streams: OrderedDict[str, StreamFrame] = OrderedDict()
         self._wan_bytes = 0
+        self._sources: Counter[str] = Counter()
         self._dead_letters: Counter[tuple[str, str]] = Counter()
         self._lag: dict[tuple[str, str], int] = {}
         self._lag_error: str | None = None
@@ -113,6 +114,7 @@ class DashboardView:
         )
         if tier == "cloud":
             self._wan_bytes += r.payload_bytes
+        self._sources[r.accuracy_source or "none"] += 1
         stream = self._stream(r.stream_id)
         stream.results.append(r)
         while len(stream.results) > self.frames_per_stream:
@@ -169,7 +171,9 @@ class DashboardView:
                 "duplicates": m.duplicates,
                 "wan_uplink_mbps": wan_window * 8 / span / 1e6,
                 "wan_bytes_per_task": self._wan_bytes / m.count if m.count else None,
-                "accuracy_sources": None,  # where each accuracy came from: not in results yet
+                "accuracy_sources": {src: n / m.count for src, n in sorted(self._sources.items())}
+                if m.count
+                else None,
             },
             "servers": [self._server(s, span) for s in self.servers],
             "streams": [self._stream_view(sid, st) for sid, st in sorted(self._streams.items())],
@@ -219,6 +223,7 @@ class DashboardView:
                 "model": r.model,
                 "a_req": r.a_req,
                 "accuracy": r.accuracy,
+                "accuracy_source": r.accuracy_source,
                 "accuracy_met": r.accuracy_met,
                 "d_req": r.d_req,
                 "delay": r.delay,

@@ -272,6 +272,7 @@ class TestDashboardInBrowser:
             assert_shown(text, prom[(gauge, ())] * factor, f"{tile} vs the sink's {gauge}")
             assert_shown(text, independent[tile] * factor, f"{tile} vs the results topic")
         assert page_values["run.tasks"] == str(sent)
+        assert page_values["run.accuracy_sources"] == "truth 100 %"  # every synthetic frame has ground truth
         # Per server: tasks and share equal the sink's per-server counter.
         for sid in topology.server_ids:
             n = prom.get(("cdio_server_tasks", (("server", sid),)), 0.0)

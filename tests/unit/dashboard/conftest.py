@@ -29,7 +29,7 @@ class Clock:
 def result_factory():
     def make(
         stream="cam-1", frame_no=1, server="edge-1", *, accuracy=70.0, a_req=60.0, delay=0.1, d_req=0.4,
-        payload=1000, detections=((10.0, 20.0, 110.0, 80.0, 0, 0.9),),
+        payload=1000, detections=((10.0, 20.0, 110.0, 80.0, 0, 0.9),), source=None,
     ) -> Result:  # fmt: skip
         tier = "cloud" if server == "cloud" else "edge"
         return Result(
@@ -37,7 +37,7 @@ def result_factory():
             model=tier, a_req=a_req, d_req=d_req, payload_bytes=payload,
             detections=tuple(Detection(d[:4], d[4], d[5]) for d in detections), accuracy=accuracy,
             timings=Timings(inference=delay), costs=Costs(compute=1.0, bandwidth=1e6, energy=2.0),
-            completed_at=0.0,
+            completed_at=0.0, accuracy_source=source,
         )  # fmt: skip
 
     return make

@@ -56,12 +56,23 @@ class TestRun:
         assert run["wan_uplink_mbps"] == pytest.approx(500_000 * 8 / 10.0 / 1e6)
         assert run["wan_bytes_per_task"] == pytest.approx(500_000 / 2)
 
-    def test_features_not_built_yet_are_null(self, view_factory, result_factory):
+    def test_accuracy_sources_are_shares_of_counted_results(self, view_factory, result_factory):
+        view, metrics, _ = view_factory()
+        assert view.snapshot()["run"]["accuracy_sources"] is None
+        feed(view, metrics, result_factory(frame_no=1, accuracy=70.0))  # ground truth
+        feed(view, metrics, result_factory(frame_no=2, accuracy=None))
+        feed(view, metrics, result_factory(frame_no=3, accuracy=40.0, source="reference"))
+        feed(view, metrics, result_factory(frame_no=3, accuracy=40.0, source="reference"))  # duplicate
+        snap = view.snapshot()
+        assert snap["run"]["accuracy_sources"] == pytest.approx(
+            {"truth": 1 / 3, "none": 1 / 3, "reference": 1 / 3}
+        )
+        assert snap["streams"][0]["frame"] is None  # no frame held
+
+    def test_load_shedding_not_built_yet_is_null(self, view_factory, result_factory):
         view, metrics, _ = view_factory()
         feed(view, metrics, result_factory())
-        snap = view.snapshot()
-        assert snap["run"]["accuracy_sources"] is None
-        assert all(s["expired_share"] is None for s in snap["servers"])
+        assert all(s["expired_share"] is None for s in view.snapshot()["servers"])
 
 
 class TestServers:
