@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cdio_stream.inference.registry import default_registry  # noqa: E402
+from cdio_stream.inference.registry import PAPER_ARCHS, default_registry  # noqa: E402
 from cdio_stream.inference.runner import Detector  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 
@@ -37,7 +37,7 @@ SAMPLE = (
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="edge,cloud,yolov5s,yolov5l,yolov5x,yolov5s6,yolov5l6,yolov5x6")
+    p.add_argument("--models", default="edge,cloud," + ",".join(f"{a}-untrained" for a in PAPER_ARCHS))
     p.add_argument("--repeats", type=int, default=5, help="timed frames per model (after 1 warm-up)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--device", default="cpu")

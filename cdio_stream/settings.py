@@ -11,6 +11,11 @@ command-line flags. Nothing in the library reads ``os.environ`` at import time.
 | cache_dir      | CDIO_CACHE_DIR          | --cache-dir     | ~/.cache/cdio-stream           |
 | log_level      | CDIO_LOG_LEVEL          | --log-level     | INFO                           |
 | torch_threads  | CDIO_TORCH_THREADS      | --torch-threads | number of CPU cores            |
+| offline        | CDIO_OFFLINE (1/0)      | --offline       | off: fetch pretrained weights  |
+| weights_dir    | CDIO_WEIGHTS_DIR        | --weights-dir   | <cache_dir>/weights            |
+
+``offline`` keeps every model download off (tests and CI set it): pretrained weights must
+then already be in ``weights_dir``.
 """
 
 from __future__ import annotations
@@ -45,10 +50,17 @@ class Settings:
     cache_dir: Path = Path("~/.cache/cdio-stream").expanduser()
     log_level: str = "INFO"
     torch_threads: int = os.cpu_count() or 1
+    offline: bool = False
+    weights_dir_override: Path | None = None
 
     @property
     def topics_path(self) -> Path:
         return self.topics_file or default_topics_file()
+
+    @property
+    def weights_dir(self) -> Path:
+        """Where pretrained checkpoints are looked for and downloaded to."""
+        return self.weights_dir_override or self.cache_dir / "weights"
 
     def topology(self) -> Topology:
         """topics.yaml, validated, with the prefix override applied."""
@@ -71,6 +83,10 @@ class Settings:
             s = replace(s, log_level=env["CDIO_LOG_LEVEL"].upper())
         if env.get("CDIO_TORCH_THREADS"):
             s = replace(s, torch_threads=_positive_int("CDIO_TORCH_THREADS", env["CDIO_TORCH_THREADS"]))
+        if env.get("CDIO_OFFLINE"):
+            s = replace(s, offline=_flag("CDIO_OFFLINE", env["CDIO_OFFLINE"]))
+        if env.get("CDIO_WEIGHTS_DIR"):
+            s = replace(s, weights_dir_override=Path(env["CDIO_WEIGHTS_DIR"]).expanduser())
         return s.validated()
 
     @staticmethod
@@ -84,6 +100,13 @@ class Settings:
         g.add_argument("--cache-dir", type=Path, help="cache for Kafka jars, models (env CDIO_CACHE_DIR)")
         g.add_argument("--log-level", choices=_LOG_LEVELS, help="log level (env CDIO_LOG_LEVEL)")
         g.add_argument("--torch-threads", type=int, help="torch CPU threads (env CDIO_TORCH_THREADS)")
+        g.add_argument(
+            "--offline",
+            action="store_true",
+            default=None,
+            help="never download model weights (env CDIO_OFFLINE=1)",
+        )
+        g.add_argument("--weights-dir", type=Path, help="pretrained weights folder (env CDIO_WEIGHTS_DIR)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +123,10 @@ class Settings:
             s = replace(s, log_level=args.log_level)
         if getattr(args, "torch_threads", None):
             s = replace(s, torch_threads=args.torch_threads)
+        if getattr(args, "offline", None):
+            s = replace(s, offline=True)
+        if getattr(args, "weights_dir", None):
+            s = replace(s, weights_dir_override=args.weights_dir.expanduser())
         return s.validated()
 
     def validated(self) -> Settings:
@@ -108,6 +135,15 @@ class Settings:
         if self.torch_threads < 1:
             raise ConfigError(f"torch_threads must be >= 1, got {self.torch_threads}")
         return self
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {text!r}")
 
 
 def _positive_int(name: str, text: str) -> int:

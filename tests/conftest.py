@@ -30,6 +30,12 @@ from cdio_stream.topology import Topology, load_topology
 
 log = logging.getLogger("tests")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never download model weights (CI and these machines are offline); worker
+    # processes the tests start inherit it.
+    os.environ.setdefault("CDIO_OFFLINE", "1")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ENV = "CDIO_DETRAC_SAMPLE"
 SAMPLE_BESIDE_CHECKOUT = REPO_ROOT.parent / "shared" / "datasets" / "ua-detrac-sample"

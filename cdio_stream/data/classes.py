@@ -29,6 +29,14 @@ through :data:`VEHICLE_TYPE_ALIASES`:
 
 A type that is none of these maps to ``others``; the XML reader warns once per file.
 
+Detectors pretrained on COCO (the paper's models by name, see
+:mod:`cdio_stream.inference.registry`) predict COCO's 80 classes. For scoring they are
+mapped by :data:`COCO_TO_DETRAC`: COCO ``car`` -> car, ``bus`` -> bus, ``truck`` -> others;
+every other COCO class (person, bicycle, motorcycle, ...) is dropped. COCO has no van:
+DETRAC vans come out as COCO car or truck, so per class a COCO model never scores a van;
+score such models class-agnostically ("vehicle", ``models eval --class-agnostic``) to
+judge localisation alone.
+
 Weather values are spelled as in the dataset's ``sence_weather`` attribute.
 """
 
@@ -44,6 +52,7 @@ __all__ = [
     "class_id",
     "class_name",
     "map_vehicle_type",
+    "COCO_TO_DETRAC",
 ]
 
 #: Vehicle types in class-id order (car=0, bus=1, van=2, others=3).
@@ -63,6 +72,10 @@ VEHICLE_TYPE_ALIASES: dict[str, str] = {
     **{t: "van" for t in ("van", "minivan")},
     **{t: "others" for t in ("others", "other", "tanker", "trailer")},
 }
+
+
+#: COCO class id -> DETRAC class id, for detectors pretrained on COCO (module docstring).
+COCO_TO_DETRAC: dict[int, int] = {2: CLASS_IDS["car"], 5: CLASS_IDS["bus"], 7: CLASS_IDS["others"]}
 
 
 def map_vehicle_type(raw: str) -> tuple[str, bool]:

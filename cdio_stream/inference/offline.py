@@ -1,4 +1,4 @@
-"""The one place that prepares Ultralytics for machines without internet access.
+"""The one place that prepares Ultralytics, for machines with or without internet access.
 
 Ultralytics reaches for the network and the home directory in a few places:
 a DNS probe (``is_online``), the ``Arial.ttf`` / ``Arial.Unicode.ttf`` fonts that
@@ -8,6 +8,11 @@ cache in ``~``, and, on CPU, ``torch.set_num_threads(1)`` inside
 ultralytics is first imported; every module of this package calls it instead of
 importing ultralytics directly. :func:`restore_torch_threads` undoes the thread
 change after a call that runs ``select_device`` (predictor setup, training).
+
+Offline is a setting (``Settings.offline``, ``CDIO_OFFLINE=1``; tests and CI set it):
+then ``YOLO_OFFLINE=1`` and no download is ever tried. Online, Ultralytics may fetch
+pretrained weights (see :mod:`cdio_stream.inference.weights`). Either way its usage
+analytics (``sync``) are switched off: a deployment's detector does not report home.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ _CONFIGURED_ENV = "CDIO_ULTRALYTICS_CONFIGURED"  # set once configured, so child
 _FONT_SOURCE = ("mpl-data", "fonts", "ttf", "DejaVuSans.ttf")  # ships inside matplotlib
 
 
-def configure_ultralytics(cache_dir: str | Path, *, torch_threads: int | None = None) -> ModuleType:
-    """Apply the offline settings, import ultralytics and return the module.
+def configure_ultralytics(
+    cache_dir: str | Path, *, torch_threads: int | None = None, offline: bool = True
+) -> ModuleType:
+    """Apply the settings, import ultralytics and return the module.
 
-    ``YOLO_OFFLINE=1``; ``YOLO_CONFIG_DIR`` = ``cache_dir/ultralytics`` and
+    ``YOLO_OFFLINE=1`` when ``offline``; ``YOLO_CONFIG_DIR`` = ``cache_dir/ultralytics`` and
     ``MPLCONFIGDIR`` = ``cache_dir/matplotlib`` (nothing written to ``~``);
     matplotlib's DejaVuSans copied under the Arial names ultralytics asks for;
     torch threads set to ``torch_threads`` when given. Idempotent. If ultralytics
@@ -54,7 +61,8 @@ def configure_ultralytics(cache_dir: str | Path, *, torch_threads: int | None = 
     _install_fonts(font_dir)
 
     os.environ[_CONFIGURED_ENV] = str(cache_dir)
-    os.environ["YOLO_OFFLINE"] = "1"
+    if offline:
+        os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_CONFIG_DIR"] = str(config_root)
     os.environ.setdefault("MPLCONFIGDIR", str(cache_dir / "matplotlib"))
 
@@ -69,6 +77,10 @@ def configure_ultralytics(cache_dir: str | Path, *, torch_threads: int | None = 
                 USER_CONFIG_DIR,
                 font_dir,
             )
+    from ultralytics.utils import SETTINGS
+
+    if SETTINGS.get("sync"):
+        SETTINGS.update(sync=False)
     if torch_threads is not None:
         restore_torch_threads(torch_threads)
     return ultralytics
@@ -84,11 +96,11 @@ def ensure_ultralytics() -> ModuleType:
     configured = os.environ.get(_CONFIGURED_ENV)
     if configured and "ultralytics" in sys.modules:
         return sys.modules["ultralytics"]
-    if configured:  # a child process of a configured parent: same directories
-        return configure_ultralytics(configured)
     from cdio_stream.settings import Settings
 
-    return configure_ultralytics(Settings.from_env().cache_dir)
+    settings = Settings.from_env()
+    # a child process of a configured parent: same directories
+    return configure_ultralytics(configured or settings.cache_dir, offline=settings.offline)
 
 
 def restore_torch_threads(n: int) -> None:

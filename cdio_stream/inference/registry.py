@@ -11,11 +11,20 @@ Built in (:func:`default_registry`):
   synthetic UA-DETRAC-format data, committed in ``cdio_stream/weights/`` and
   declared in ``cdio_stream/weights/models.yaml`` (their JSON model cards say how
   they were made).
-* ``yolov5s`` ... ``yolov5x6``: untrained YAML builds of the six models of the
-  paper's Table 1 at 640 px: real architectures for latency, params and GFLOPs,
-  meaningless detections (Ultralytics ships the anchor-free "YOLOv5u" heads, so
-  the parameter counts are ~25% above the paper's).
-* Deployments ``V1``-``V4`` (paper Table 2).
+* ``yolov5s`` ... ``yolov5x6``: the six models of the paper's Table 1, as Ultralytics'
+  COCO-pretrained checkpoints :data:`PRETRAINED_WEIGHTS` (``yolov5su.pt`` ...
+  ``yolov5x6u.pt``). These are the anchor-free "YOLOv5u" re-releases, the only YOLOv5
+  weights Ultralytics publishes for its current heads: same backbones as the paper's
+  models, a different head, so parameter counts are ~25 % above the paper's and the mAP
+  differs from Table 1. P5 models run at 640 px, P6 models at 1280 px (their training
+  size). Their COCO classes are mapped onto DETRAC's for scoring
+  (:data:`~cdio_stream.data.classes.COCO_TO_DETRAC`). Weights are fetched by Ultralytics
+  when the machine is online, else read from ``Settings.weights_dir``
+  (:func:`~cdio_stream.inference.weights.locate_pretrained`).
+* ``yolov5s-untrained`` ... ``yolov5x6-untrained``: the same architectures built from
+  their YAMLs with random weights: real latency, params and GFLOPs without any download,
+  meaningless detections.
+* Deployments ``V1``-``V4`` (paper Table 2), on the pretrained models.
 
 Users add or override entries with a YAML file (:func:`load_registry`)::
 
@@ -41,6 +50,8 @@ from cdio_stream.errors import ConfigError
 __all__ = [
     "WEIGHTS_DIR",
     "PAPER_ARCHS",
+    "PRETRAINED_WEIGHTS",
+    "UNTRAINED_SUFFIX",
     "PAPER_DEPLOYMENTS",
     "Deployment",
     "ModelRegistry",
@@ -64,6 +75,15 @@ PAPER_DEPLOYMENTS: dict[str, tuple[str, str]] = {
 #: The six models of the paper's Table 1, built untrained from their YAMLs.
 PAPER_ARCHS = ("yolov5s", "yolov5l", "yolov5x", "yolov5s6", "yolov5l6", "yolov5x6")
 
+#: Paper model -> Ultralytics' pretrained checkpoint (the anchor-free "u" re-release).
+PRETRAINED_WEIGHTS: dict[str, str] = {arch: f"{arch}u.pt" for arch in PAPER_ARCHS}
+
+#: Name suffix of the random-weight builds of the paper's architectures.
+UNTRAINED_SUFFIX = "-untrained"
+
+#: How many classes each label set has; "coco" outputs are mapped onto DETRAC for scoring.
+LABEL_SETS: dict[str, int] = {"detrac": len(DETRAC_CLASSES), "coco": 80}
+
 _SIZES = ("n", "s", "m", "l", "x")
 
 
@@ -72,9 +92,12 @@ class ModelSpec:
     """How to build one detector.
 
     ``arch``: ``yolov5n``-style name (``yolov5s6`` means the P6 variant) or a YAML path.
-    ``weights``: a file from ``cdio-stream models train`` or any Ultralytics checkpoint;
-    None builds the architecture with random weights. ``conf``/``iou``/``max_det`` are
-    the NMS settings used for every prediction.
+    ``weights``: a file from ``cdio-stream models train`` or any Ultralytics checkpoint.
+    ``pretrained``: instead, the file name of an Ultralytics release checkpoint (e.g.
+    ``yolov5su.pt``), found in or downloaded to the weights folder. Neither: the
+    architecture with random weights. ``labels``: the label set the model predicts,
+    ``detrac`` or ``coco`` (mapped onto DETRAC's classes). ``conf``/``iou``/``max_det``
+    are the NMS settings used for every prediction.
     """
 
     name: str
@@ -85,8 +108,14 @@ class ModelSpec:
     conf: float = 0.25
     iou: float = 0.7
     max_det: int = 300
+    pretrained: str | None = None
+    labels: str = "detrac"
 
     def __post_init__(self) -> None:
+        if self.labels not in LABEL_SETS:
+            raise ConfigError(f"model {self.name!r}: labels must be one of {', '.join(LABEL_SETS)}")
+        if self.weights is not None and self.pretrained is not None:
+            raise ConfigError(f"model {self.name!r}: give weights or pretrained, not both")
         if self.imgsz < 32 or self.imgsz % 32:
             raise ConfigError(f"model {self.name!r}: imgsz must be a multiple of 32 >= 32, got {self.imgsz}")
         if self.num_classes < 1:
@@ -98,7 +127,7 @@ class ModelSpec:
 
     @property
     def trained(self) -> bool:
-        return self.weights is not None
+        return self.weights is not None or self.pretrained is not None
 
 
 @dataclass(frozen=True)
@@ -181,7 +210,18 @@ def default_registry(weights_dir: Path = WEIGHTS_DIR) -> ModelRegistry:
     ``edge``, ``cloud`` and the ``trained`` deployment come from
     ``weights_dir/models.yaml``, which ships next to the weights it names.
     """
-    models = {arch: ModelSpec(arch, arch, None, imgsz=640) for arch in PAPER_ARCHS}
+    models = {
+        arch: ModelSpec(
+            arch,
+            arch,
+            imgsz=1280 if arch.endswith("6") else 640,
+            num_classes=LABEL_SETS["coco"],
+            pretrained=PRETRAINED_WEIGHTS[arch],
+            labels="coco",
+        )
+        for arch in PAPER_ARCHS
+    }
+    models |= {a + UNTRAINED_SUFFIX: ModelSpec(a + UNTRAINED_SUFFIX, a, imgsz=640) for a in PAPER_ARCHS}
     deployments = {n: Deployment(n, e, c) for n, (e, c) in PAPER_DEPLOYMENTS.items()}
     base = ModelRegistry(models, deployments)
     shipped = weights_dir / "models.yaml"

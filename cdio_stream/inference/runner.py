@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cdio_stream.data.classes import COCO_TO_DETRAC
 from cdio_stream.errors import ConfigError
 from cdio_stream.inference.detections import Detections, Timings
 from cdio_stream.inference.offline import configure_ultralytics, restore_torch_threads
 from cdio_stream.inference.registry import ModelSpec
 from cdio_stream.settings import Settings
 
-__all__ = ["Detector", "ModelInfo"]
+__all__ = ["Detector", "ModelInfo", "coco_to_detrac"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Detector:
         self.spec = spec
         self.device = device
         self._threads = settings.torch_threads
-        configure_ultralytics(settings.cache_dir, torch_threads=self._threads)
+        configure_ultralytics(settings.cache_dir, torch_threads=self._threads, offline=settings.offline)
         import torch
 
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -71,7 +72,7 @@ class Detector:
             raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
         from cdio_stream.inference.weights import build_yolo
 
-        self._yolo = build_yolo(spec)
+        self._yolo = build_yolo(spec, weights_dir=settings.weights_dir, offline=settings.offline)
         self._info: ModelInfo | None = None
         if warmup_shape is not None:
             self.predict([np.zeros((*warmup_shape, 3), dtype=np.uint8)])
@@ -118,10 +119,10 @@ class Detector:
             save=False,
         )
         restore_torch_threads(self._threads)  # the predictor's select_device() sets 1 thread on small CPUs
-        return [_to_detections(r) for r in results]
+        return [_to_detections(r, coco=self.spec.labels == "coco") for r in results]
 
 
-def _to_detections(result) -> Detections:
+def _to_detections(result, *, coco: bool = False) -> Detections:
     speed = result.speed  # milliseconds per frame
     timings = Timings(
         preprocess_s=(speed.get("preprocess") or 0.0) / 1000.0,
@@ -131,9 +132,18 @@ def _to_detections(result) -> Detections:
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return Detections.empty(timings)
-    return Detections(
-        boxes.xyxy.float().cpu().numpy(),
-        boxes.cls.cpu().numpy().astype(np.int64),
-        boxes.conf.float().cpu().numpy(),
-        timings,
-    )
+    xyxy = boxes.xyxy.float().cpu().numpy()
+    classes = boxes.cls.cpu().numpy().astype(np.int64)
+    scores = boxes.conf.float().cpu().numpy()
+    if coco:
+        xyxy, classes, scores = coco_to_detrac(xyxy, classes, scores)
+    return Detections(xyxy, classes, scores, timings)
+
+
+def coco_to_detrac(
+    xyxy: np.ndarray, classes: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the vehicle classes of a COCO detector, renumbered as DETRAC's (COCO_TO_DETRAC)."""
+    keep = np.isin(classes, list(COCO_TO_DETRAC))
+    mapped = np.array([COCO_TO_DETRAC[int(c)] for c in classes[keep]], dtype=np.int64)
+    return xyxy[keep], mapped, scores[keep]

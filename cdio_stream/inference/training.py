@@ -111,7 +111,7 @@ def train_detector(
     config = config.validated()
     settings = settings or Settings()
     threads = settings.torch_threads
-    configure_ultralytics(settings.cache_dir, torch_threads=threads)
+    configure_ultralytics(settings.cache_dir, torch_threads=threads, offline=settings.offline)
     import torch
     from ultralytics import YOLO, __version__
 

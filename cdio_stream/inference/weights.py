@@ -5,6 +5,11 @@ name, class names, training input size and an FP16 ``state_dict``. It loads with
 ``torch.load(weights_only=True)`` (no pickled code) and is about half the size of
 an Ultralytics checkpoint. Any other ``.pt`` is handed to ``ultralytics.YOLO``,
 so users' own training outputs (``best.pt``) work unchanged.
+
+Pretrained release checkpoints (``ModelSpec.pretrained``, e.g. ``yolov5su.pt``) are
+looked for in the weights folder (``Settings.weights_dir``); when absent, Ultralytics
+downloads them there if the machine is online, and an offline machine
+(``CDIO_OFFLINE=1``) gets one line naming the file and the folder to put it in.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from cdio_stream.data.classes import DETRAC_CLASSES
 from cdio_stream.errors import ConfigError
 from cdio_stream.inference.registry import ModelSpec, resolve_arch
 
-__all__ = ["COMPACT_FORMAT", "build_yolo", "read_compact", "save_compact"]
+__all__ = ["COMPACT_FORMAT", "build_yolo", "locate_pretrained", "read_compact", "save_compact"]
 
 COMPACT_FORMAT = "cdio-yolo/1"
 
@@ -27,16 +32,51 @@ def class_names(num_classes: int) -> dict[int, str]:
     return {i: str(i) for i in range(num_classes)}
 
 
-def build_yolo(spec: ModelSpec) -> Any:
+def locate_pretrained(spec: ModelSpec, weights_dir: Path, *, offline: bool) -> Path:
+    """The local file of ``spec.pretrained``: already in ``weights_dir``, or downloaded there.
+
+    Offline, or when the download fails, a missing file is a one-line ConfigError that
+    names the file and where to put it.
+    """
+    assert spec.pretrained is not None
+    path = Path(weights_dir).expanduser() / spec.pretrained
+    if path.is_file():
+        return path
+    where = f"put {spec.pretrained} (Ultralytics' release asset of that name) in {path.parent}"
+    if offline:
+        raise ConfigError(
+            f"model {spec.name!r}: {spec.pretrained} not found and offline (CDIO_OFFLINE=1): {where}"
+        )
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        got = Path(attempt_download_asset(str(path)))
+    except Exception as exc:  # network errors of every kind
+        raise ConfigError(
+            f"model {spec.name!r}: downloading {spec.pretrained} failed ({exc}); {where}"
+        ) from None
+    if not got.is_file():
+        raise ConfigError(f"model {spec.name!r}: {spec.pretrained} could not be downloaded; {where}")
+    return got
+
+
+def build_yolo(spec: ModelSpec, *, weights_dir: Path | None = None, offline: bool = True) -> Any:
     """An ``ultralytics.YOLO`` for ``spec``: YAML build, compact weights or an Ultralytics checkpoint.
 
     Ultralytics must already be configured (:func:`~cdio_stream.inference.offline.configure_ultralytics`).
+    ``weights_dir``/``offline`` locate ``spec.pretrained`` (see :func:`locate_pretrained`).
     """
     from ultralytics import YOLO
 
-    if spec.weights is None:
+    if spec.pretrained is not None:
+        if weights_dir is None:
+            raise ConfigError(f"model {spec.name!r}: pretrained weights need a weights folder")
+        path = locate_pretrained(spec, weights_dir, offline=offline)
+    elif spec.weights is None:
         return _from_yaml(resolve_arch(spec.arch), spec.num_classes, class_names(spec.num_classes))
-    path = Path(spec.weights)
+    else:
+        path = Path(spec.weights)
     if not path.is_file():
         raise ConfigError(f"model {spec.name!r}: weights file {path} not found")
     compact = read_compact(path)

@@ -90,6 +90,8 @@ class Launcher:
             CDIO_CACHE_DIR=str(s.cache_dir),
             CDIO_LOG_LEVEL=s.log_level,
             CDIO_TORCH_THREADS=str(s.torch_threads),
+            CDIO_OFFLINE="1" if s.offline else "0",
+            CDIO_WEIGHTS_DIR=str(s.weights_dir),
         )
         if s.topic_prefix is not None:
             env["CDIO_TOPIC_PREFIX"] = s.topic_prefix

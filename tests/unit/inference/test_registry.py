@@ -6,6 +6,7 @@ import pytest
 
 from cdio_stream.errors import ConfigError
 from cdio_stream.inference.registry import (
+    PAPER_ARCHS,
     PAPER_DEPLOYMENTS,
     ModelSpec,
     default_registry,
@@ -44,6 +45,8 @@ class TestModelSpec:
             ({"conf": 1.0}, "conf"),
             ({"iou": 0.0}, "iou"),
             ({"max_det": 0}, "max_det"),
+            ({"labels": "imagenet"}, "labels"),
+            ({"weights": "a.pt", "pretrained": "b.pt"}, "not both"),
         ],
     )
     def test_rejects_bad_values(self, kwargs, message):
@@ -57,8 +60,25 @@ class TestDefaultRegistry:
         for version, (edge, cloud) in PAPER_DEPLOYMENTS.items():
             e, c = reg.deployment(version)
             assert (e.arch, c.arch) == (edge, cloud)
-            assert not e.trained and not c.trained
+            assert e.trained and c.trained and e.labels == c.labels == "coco" and e.num_classes == 80
         assert reg.deployment("V3")[0].arch == "yolov5s6"
+
+    def test_v1_resolves_to_ultralytics_pretrained_u_checkpoints(self):
+        reg = default_registry()
+        assert [s.pretrained for s in reg.deployment("V1")] == ["yolov5su.pt", "yolov5lu.pt"]
+        assert [reg.spec(a).pretrained for a in PAPER_ARCHS] == [
+            "yolov5su.pt",
+            "yolov5lu.pt",
+            "yolov5xu.pt",
+            "yolov5s6u.pt",
+            "yolov5l6u.pt",
+            "yolov5x6u.pt",
+        ]
+        assert reg.spec("yolov5s").imgsz == 640 and reg.spec("yolov5x6").imgsz == 1280
+
+    def test_untrained_builds_stay_available(self):
+        spec = default_registry().spec("yolov5l6-untrained")
+        assert spec.arch == "yolov5l6" and not spec.trained and spec.weights is None
 
     def test_trained_pair_points_at_committed_weights(self):
         edge, cloud = default_registry().deployment("trained")
@@ -67,7 +87,7 @@ class TestDefaultRegistry:
 
     def test_registry_without_shipped_weights_has_only_the_paper_models(self, tmp_path):
         reg = default_registry(weights_dir=tmp_path)
-        assert set(reg.models) == {"yolov5s", "yolov5l", "yolov5x", "yolov5s6", "yolov5l6", "yolov5x6"}
+        assert set(reg.models) == set(PAPER_ARCHS) | {f"{a}-untrained" for a in PAPER_ARCHS}
         assert set(reg.deployments) == {"V1", "V2", "V3", "V4"}
 
     def test_unknown_names(self):
