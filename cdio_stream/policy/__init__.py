@@ -13,7 +13,7 @@ from cdio_stream.policy.dao import DaoPolicy
 from cdio_stream.policy.hindsight import HindsightOraclePolicy, Truth
 from cdio_stream.policy.javp import JavpPolicy
 from cdio_stream.policy.random_policy import RandomPolicy
-from cdio_stream.policy.registry import POLICY_NAMES, make_policy
+from cdio_stream.policy.registry import POLICY_NAMES, make_policy, policy_from_state
 from cdio_stream.policy.reward import approx_regret, expected_penalty, task_reward
 from cdio_stream.policy.rpp_only import RppOnlyPolicy
 from cdio_stream.policy.sniper import SniperPolicy
@@ -42,5 +42,6 @@ __all__ = [
     "complexity_edges_from",
     "expected_penalty",
     "make_policy",
+    "policy_from_state",
     "task_reward",
 ]

@@ -4,8 +4,10 @@ A *slot* is a short batch of tasks (1..64 typically). ``assign(tasks, state)`` r
 :class:`Decision` per task, each naming exactly one server (constraint C3 of eq. 8), in the
 order the tasks should be dispatched (tasks bound for the same server queue in that order).
 ``feedback(items)`` takes per-task outcomes, in any order and at any later time, possibly
-for tasks decided before a restart. ``state_bytes()`` / ``Policy.from_state_bytes(b)``
-persist and restore everything a policy has learned (see :mod:`cdio_stream.policy.codec`).
+for tasks decided before a restart. ``state_bytes()`` / ``load_state(b)`` persist and
+restore everything a policy has learned (see :mod:`cdio_stream.policy.codec`); rebuilding a
+policy of any kind from its bytes is the registry's job
+(:func:`cdio_stream.policy.registry.policy_from_state`), so this module imports no policy.
 
 Public methods validate and delegate to protected hooks (``_assign``, ``_feedback``,
 ``_get_state``, ``_set_state``), which subclasses implement. Importing this module pulls
@@ -207,25 +209,6 @@ class Policy(ABC):
             self._set_state(meta.get("state") or {}, arrays)
         except (KeyError, TypeError, ValueError) as exc:
             raise MessageError(f"policy state for {self.name!r} is malformed: {exc!r}") from None
-
-    @classmethod
-    def from_state_bytes(cls, data: bytes, **overrides: Any) -> Policy:
-        """Rebuild a policy (any registered kind) from ``state_bytes``; ``overrides`` go to the
-        constructor (e.g. the hindsight oracle's ``truth`` callable, which cannot be saved)."""
-        from cdio_stream.policy.registry import make_policy
-
-        meta, _ = decode_state(data)
-        try:
-            servers = [ServerSpec(*entry) for entry in meta["servers"]]
-            params = {**meta["params"], **overrides}
-            name = meta["policy"]
-        except (KeyError, TypeError) as exc:
-            raise MessageError(f"policy state header is malformed: {exc!r}") from None
-        policy = make_policy(name, servers, **params)
-        if cls is not Policy and not isinstance(policy, cls):
-            raise MessageError(f"state holds a {type(policy).__name__}, not a {cls.__name__}")
-        policy.load_state(data)
-        return policy
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod

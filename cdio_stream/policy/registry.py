@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdio_stream.errors import ConfigError
+from cdio_stream.errors import ConfigError, MessageError
 from cdio_stream.policy.all_cloud import AllCloudPolicy
 from cdio_stream.policy.all_edge import AllEdgePolicy
 from cdio_stream.policy.base import Policy, ServerSpec
 from cdio_stream.policy.cdco import CdcoPolicy
+from cdio_stream.policy.codec import decode_state
 from cdio_stream.policy.dao import DaoPolicy
 from cdio_stream.policy.hindsight import HindsightOraclePolicy
 from cdio_stream.policy.javp import JavpPolicy
@@ -31,7 +32,7 @@ from cdio_stream.policy.random_policy import RandomPolicy
 from cdio_stream.policy.rpp_only import RppOnlyPolicy
 from cdio_stream.policy.sniper import SniperPolicy
 
-__all__ = ["POLICY_NAMES", "make_policy"]
+__all__ = ["POLICY_NAMES", "make_policy", "policy_from_state"]
 
 
 def _cdco(name: str, **defaults: Any) -> Callable[..., Policy]:
@@ -67,3 +68,21 @@ def make_policy(name: str, servers: Sequence[ServerSpec], **kwargs: Any) -> Poli
         return factory(servers, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"policy {name!r}: {exc}") from None
+
+
+def policy_from_state(data: bytes, **overrides: Any) -> Policy:
+    """Rebuild a policy of any registered kind from its ``state_bytes()``.
+
+    ``overrides`` go to the constructor (e.g. the hindsight oracle's ``truth`` callable,
+    which cannot be saved).
+    """
+    meta, _ = decode_state(data)
+    try:
+        servers = [ServerSpec(*entry) for entry in meta["servers"]]
+        params = {**meta["params"], **overrides}
+        name = meta["policy"]
+    except (KeyError, TypeError) as exc:
+        raise MessageError(f"policy state header is malformed: {exc!r}") from None
+    policy = make_policy(name, servers, **params)
+    policy.load_state(data)
+    return policy

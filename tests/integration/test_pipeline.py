@@ -26,6 +26,7 @@ from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
 from cdio_stream.policy.base import Policy
 from cdio_stream.policy.codec import decode_state
+from cdio_stream.policy.registry import policy_from_state
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -100,7 +101,7 @@ def snapshot_header(bootstrap, topology) -> tuple[dict, Policy] | None:
     if data is None:
         return None
     header, arrays = decode_state(data)
-    return header, Policy.from_state_bytes(arrays["policy"].tobytes())
+    return header, policy_from_state(arrays["policy"].tobytes())
 
 
 def wait_for_feedbacks(bootstrap, topology, n: int, timeout_s: float = 60.0) -> tuple[dict, Policy]:

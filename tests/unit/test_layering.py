@@ -35,5 +35,25 @@ def test_imports_no_kafka_client_or_faust(module):
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('aiokafka', 'faust', 'kafka', 'mode')); "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"{module} pulls in {out}"
+
+
+def test_the_policy_interface_imports_no_policy():
+    """policy/base.py is what every policy imports, so it imports none of them nor the
+    registry (which imports every policy): no import cycle, not even inside a function."""
+    import ast
+    from pathlib import Path
+
+    import cdio_stream.policy.base as base
+
+    imported = set()
+    for node in ast.walk(ast.parse(Path(base.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    policy_modules = {m for m in imported if m.startswith("cdio_stream.policy")}
+    assert policy_modules == {"cdio_stream.policy.codec"}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdio_stream.policy import CdcoPolicy, Feedback, Policy, ServerState, SystemState, make_policy
+from cdio_stream.policy import (
+    CdcoPolicy,
+    Feedback,
+    ServerState,
+    SystemState,
+    make_policy,
+    policy_from_state,
+)
 from cdio_stream.sim import Simulator, SyntheticTraceConfig, synthetic_trace
 from cdio_stream.system import ScheduledLink, make_links, make_servers
 
@@ -148,7 +155,7 @@ class TestFeedbackBookkeeping:
         policy = make_policy("cdio", servers)
         tasks = [task_factory(preference=0.1) for _ in range(4)]
         decisions = policy.assign(tasks, state_factory(servers))
-        restored = Policy.from_state_bytes(policy.state_bytes())
+        restored = policy_from_state(policy.state_bytes())
         by_id = {t.task_id: t for t in tasks}
         restored.feedback(
             reversed([feedback_factory(d, by_id[d.task_id]) for d in decisions])

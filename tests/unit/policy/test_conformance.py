@@ -11,7 +11,15 @@ import copy
 import pytest
 
 from cdio_stream.errors import ConfigError, MessageError
-from cdio_stream.policy import POLICY_NAMES, Feedback, Policy, ServerState, SystemState, make_policy
+from cdio_stream.policy import (
+    POLICY_NAMES,
+    Feedback,
+    Policy,
+    ServerState,
+    SystemState,
+    make_policy,
+    policy_from_state,
+)
 from cdio_stream.sim import Simulator, SyntheticTraceConfig, synthetic_trace
 from cdio_stream.system import make_links, make_servers
 
@@ -89,7 +97,7 @@ class TestPolicyContract:
         policy = build(name)
         script(policy, make_slots(0, 6))
         blob = policy.state_bytes()
-        restored = Policy.from_state_bytes(blob, **({"truth": SIM.truth} if name == "oracle" else {}))
+        restored = policy_from_state(blob, **({"truth": SIM.truth} if name == "oracle" else {}))
         assert type(restored) is type(policy) and restored.name == policy.name
         assert restored.state_bytes() == blob
         later = make_slots(6, 6)
@@ -157,4 +165,4 @@ class TestRegistry:
 
     def test_garbage_state_is_refused(self):
         with pytest.raises(MessageError):
-            Policy.from_state_bytes(b"not a state")
+            policy_from_state(b"not a state")
