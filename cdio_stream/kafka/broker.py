@@ -83,6 +83,7 @@ class LocalKafkaBroker:
         self.workdir: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._log_file = None
+        self._launch: list[str] | None = None  # the broker's command line, for restart()
 
     @property
     def bootstrap(self) -> str:
@@ -143,9 +144,16 @@ class LocalKafkaBroker:
         )
         if fmt.returncode != 0:
             raise BrokerError(f"kafka StorageTool format failed:\n{(fmt.stdout + fmt.stderr)[-3000:]}")
-        self._log_file = open(self.workdir / "broker.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._launch = [*jvm, "kafka.Kafka", str(props)]
+        self._spawn(t0)
+
+    def _spawn(self, t0: float) -> None:
+        """Run the broker on the formatted log dir and wait until it serves."""
+        assert self.workdir is not None and self._launch is not None and self.port is not None
+        log_start = len(self._read_log())
+        self._log_file = open(self.workdir / "broker.log", "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            [*jvm, "kafka.Kafka", str(props)],
+            self._launch,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -158,7 +166,7 @@ class LocalKafkaBroker:
                 raise BrokerError(
                     f"Kafka broker exited with code {self._proc.returncode} during start-up:\n{self.log_tail()}"
                 )
-            if _port_open(self.port) and _READY_LINE in self._read_log():
+            if _port_open(self.port) and _READY_LINE in self._read_log()[log_start:]:
                 break
             if time.monotonic() > deadline:
                 raise BrokerError(
@@ -225,6 +233,35 @@ class LocalKafkaBroker:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self._read_log().splitlines()[-lines:])
+
+    # Faults for tests and benchmarks/faults.py: the broker process dies or freezes, its
+    # log dir (every topic and committed offset) stays.
+    def kill(self) -> None:
+        """SIGKILL the broker; ``restart()`` brings it back on the same log dir and port."""
+        if self._proc is None:
+            raise BrokerError("broker is not running")
+        os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+        self._proc = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def restart(self) -> None:
+        if self._proc is not None:
+            raise BrokerError("broker is still running; kill() it first")
+        self._spawn(time.monotonic())
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker holds its connections but answers nothing until ``resume()``."""
+        if self._proc is None:
+            raise BrokerError("broker is not running")
+        os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is None:
+            raise BrokerError("broker is not running")
+        os.killpg(self._proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -136,6 +136,13 @@ class Launcher:
                 raise CdioError(f"workers not ready after {timeout_s:.0f} s: {', '.join(waiting)}")
             time.sleep(poll_s)
 
+    def kill(self, name: str) -> int | None:
+        """SIGKILL the worker's process group (a crash: no shutdown code runs)."""
+        wp = self.workers.pop(name)
+        if wp.proc.poll() is None:
+            os.killpg(wp.proc.pid, signal.SIGKILL)
+        return wp.proc.wait()
+
     def stop(self, name: str, timeout_s: float = 30.0) -> int | None:
         wp = self.workers.pop(name)
         return _terminate(wp.proc, timeout_s)

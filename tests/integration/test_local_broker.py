@@ -27,3 +27,30 @@ class TestLocalBrokerFailures:
         assert "exited with code" in message
         assert "Address already in use" in message or "BindException" in message, message[-2000:]
         assert broker.workdir is None  # temporary directory removed
+
+
+class TestBrokerFaults:
+    def test_killed_broker_restarts_on_its_log_dir(self, settings):
+        import asyncio
+
+        from aiokafka import AIOKafkaProducer
+
+        from cdio_stream.kafka.state_store import KafkaStateStore
+
+        async def produce(bootstrap: str, value: bytes) -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+            await producer.start()
+            try:
+                await producer.send_and_wait("kept", value)
+            finally:
+                await producer.stop()
+
+        with LocalKafkaBroker(settings.cache_dir) as broker:
+            asyncio.run(produce(broker.bootstrap, b"before"))
+            port = broker.port
+            broker.kill()
+            broker.restart()
+            assert broker.port == port
+            asyncio.run(produce(broker.bootstrap, b"after"))
+            records = asyncio.run(KafkaStateStore(broker.bootstrap, "kept").read(["kept"]))
+        assert [r.value for r in records] == [b"before", b"after"]

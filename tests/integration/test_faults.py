@@ -1,0 +1,74 @@
+"""Crashes with real worker processes: every frame still ends as exactly one result.
+
+The scheduler is killed with SIGKILL mid-stream and restarted; then every worker is. Each
+frame of each round must end with exactly one result (no frame lost, none with two
+different outcomes), and after a clean stop the sink's restored totals and the
+scheduler's saved state must count each task once. Small rounds keep it within the CI
+budget; ``benchmarks/faults.py`` runs the whole fault table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from cdio_stream.data.synth import SynthConfig, generate_dataset
+from cdio_stream.kafka.state_store import KafkaStateStore
+from cdio_stream.pipeline import faults
+from cdio_stream.pipeline.launcher import Launcher
+from cdio_stream.pipeline.metrics import LiveMetrics
+from cdio_stream.pipeline.run import pipeline_workers
+from cdio_stream.policy.codec import decode_state
+from tests.integration.test_pipeline import small_topics_file
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def test_kill_scheduler_then_every_worker(tmp_path, kafka_bootstrap, settings, topology_factory):
+    topics_file = small_topics_file(tmp_path)
+    topology = topology_factory(topics_file)
+    run_settings = replace(
+        settings,
+        bootstrap=kafka_bootstrap,
+        topics_file=topics_file,
+        topic_prefix=topology.prefix,
+        torch_threads=1,
+    )
+    dataset = tmp_path / "dataset"
+    rounds = {}
+    for i, name in enumerate(("kill-scheduler", "kill-all")):
+        config = SynthConfig(sequences=2, frames=8, width=480, height=270, seed=i, first_id=70001 + 10 * i)
+        rounds[name] = [s.name for s in generate_dataset(dataset, config)]
+    launcher = Launcher(run_settings, tmp_path / "logs")
+    specs = pipeline_workers(topology, dataset=dataset)
+    runner = faults.FaultRunner(kafka_bootstrap, topology, launcher, specs, dataset, fps=4.0, settle_s=3.0)
+    try:
+        for spec in specs:
+            launcher.start(spec)
+        launcher.wait_ready(timeout_s=240)
+        rows = [
+            asyncio.run(runner.run_round("kill-scheduler", rounds["kill-scheduler"], faults.kill_worker("scheduler"), fault_at_s=1.5)),
+            asyncio.run(runner.run_round("kill-all", rounds["kill-all"], faults.kill_all, fault_at_s=1.5)),
+        ]  # fmt: skip
+    finally:
+        launcher.stop_all()
+    for row in rows:
+        assert row.frames == 16, row
+        assert (row.one_result, row.none, row.duplicated, row.one_dead_letter) == (16, 0, 0, 0), row
+        assert "timed_out" not in row.notes and "workers_exited" not in row.notes, row
+        assert row.notes["restarted"]
+
+    async def saved():
+        sink = await KafkaStateStore(kafka_bootstrap, topology.sink_state.name).load("sink")
+        sched = await KafkaStateStore(kafka_bootstrap, topology.scheduler_state.name).load("scheduler")
+        return sink, sched
+
+    sink_bytes, sched_bytes = asyncio.run(saved())
+    sink = LiveMetrics()
+    sink.restore(sink_bytes)
+    assert sink.count == 32  # across two sink restarts, each task once
+    header, _ = decode_state(sched_bytes)
+    assert header["feedbacks"] == 32 and header["pending"] == []  # no feedback lost or doubled
+    assert header["decisions"] == 32
