@@ -24,7 +24,14 @@ import mode
 
 from agents.checkpoint import Checkpoint
 from cdio_stream.errors import CdioError, MessageError
-from cdio_stream.messages import decode_assignment, encode_assignment, encode_result, encode_task
+from cdio_stream.messages import (
+    RPP_MODEL_KEY,
+    decode_assignment,
+    encode_assignment,
+    encode_result,
+    encode_rpp_model,
+    encode_task,
+)
 from cdio_stream.pipeline.dead_letter import dead_letter, send_with_retries
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
@@ -33,8 +40,8 @@ __all__ = ["ROLES", "WorkerParts", "create_app"]
 
 log = logging.getLogger("cdio.agents")
 
-ROLES = ("preprocess", "scheduler", "inference", "sink")
-STATEFUL_ROLES = ("scheduler", "sink")
+ROLES = ("preprocess", "scheduler", "inference", "sink", "trainer")
+STATEFUL_ROLES = ("scheduler", "sink", "trainer")
 SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
 
@@ -45,6 +52,8 @@ class WorkerParts:
 
     role: str
     preprocessor: Any = None  # cdio_stream.pipeline.preprocess.Preprocessor
+    model_feed: Any = None  # preprocess: cdio_stream.kafka.follow.TopicFollower on the model topic
+    trainer: Any = None  # cdio_stream.pipeline.trainer.TrainerStage
     scheduler: Any = None  # cdio_stream.pipeline.scheduler.SchedulerStage
     state_store: Any = None  # cdio_stream.kafka.state_store.KafkaStateStore (scheduler, sink)
     inference: Any = None  # cdio_stream.pipeline.inference.InferenceStage
@@ -133,6 +142,8 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
         _scheduler(app, topology, parts, raw, to_dead_letter)
     elif parts.role == "inference":
         _inference(app, topology, parts, raw, to_dead_letter)
+    elif parts.role == "trainer":
+        _trainer(app, topology, parts, raw, to_dead_letter)
     else:
         _sink(app, topology, parts, raw, to_dead_letter)
         if parts.dashboard is not None:
@@ -144,9 +155,59 @@ def _preprocess(app: faust.App, topology: Topology, parts: WorkerParts, raw: dic
     frames = app.topic(topology.frames.name, **raw)
     tasks = app.topic(topology.tasks.name, **raw)
     pre = parts.preprocessor
+    feed = parts.model_feed
+    models_ready = asyncio.Event()
+    dead = app.topic(topology.dead_letter.name, **raw)
+
+    async def adopt(rec) -> None:
+        """A record of the model topic: switch to it if newer; a bad one is dead-lettered."""
+        try:
+            version = pre.adopt(rec.value, rec.headers)
+        except Exception as exc:
+            reason = _reason(exc)
+            log.warning(
+                "dead-letter stage=preprocess topic=%s offset=%s reason=%s", rec.topic, rec.offset, reason
+            )
+            value, headers = dead_letter(
+                rec.value,
+                rec.headers,
+                reason=reason,
+                stage="preprocess",
+                source_topic=rec.topic,
+                source_partition=rec.partition,
+                source_offset=rec.offset,
+                max_bytes=topology.max_message_bytes,
+            )
+            await dead.send(key=rec.key, value=value, headers=headers)
+            return
+        if version is not None:
+            log.info("preprocess switched to RPP model version %d", version)
+
+    if feed is None:
+        models_ready.set()
+    else:
+
+        @app.service
+        class ModelUpdates(mode.Service):
+            """Newest published model before the first frame, then every newer one live."""
+
+            async def on_start(self) -> None:
+                for rec in await feed.catch_up():
+                    await adopt(rec)
+                log.info("preprocess starts with RPP model version %s", pre.rpp.model_version)
+                models_ready.set()
+
+            @mode.Service.task
+            async def _follow(self) -> None:
+                async for rec in feed.follow():
+                    await adopt(rec)
+
+            async def on_stop(self) -> None:
+                await feed.stop()
 
     @app.agent(frames, name="preprocess")
     async def preprocess(stream):
+        await models_ready.wait()
         stream = stream.noack()  # ack only once the task or the dead letter is sent
         async for event in stream.events():
             try:
@@ -284,6 +345,57 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             else:
                 await results.send(key=result.stream_id.encode(), value=encode_result(result))
             await stream.ack(event)
+
+
+def _trainer(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
+    results = app.topic(topology.results.name, **raw)
+    models = app.topic(topology.rpp_models.name, **raw)
+    stage = parts.trainer
+    feed = parts.model_feed
+    resumed = asyncio.Event()
+
+    @app.service
+    class LatestModel(mode.Service):
+        """Continue from the newest published model (a restarted trainer), if there is one."""
+
+        async def on_start(self) -> None:
+            if feed is not None:
+                try:
+                    for rec in await feed.catch_up():
+                        try:
+                            stage.adopt(rec.value, rec.headers)
+                        except Exception as exc:  # preprocess dead-letters it; here it is only skipped
+                            log.warning("trainer skips model record offset=%s: %s", rec.offset, _reason(exc))
+                finally:
+                    await feed.stop()
+            log.info("trainer starts from RPP model version %d", stage.trainer.current.version)
+            resumed.set()
+
+    @app.agent(results, name="trainer")
+    async def train(stream):
+        await resumed.wait()
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            try:
+                stage.on_result(event.value)
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
+                continue
+            if not stage.due():
+                continue
+            # Seconds of CPU in a thread; no result is fed meanwhile (see pipeline.trainer).
+            try:
+                outcome, model = await loop.run_in_executor(None, stage.retrain)
+            except Exception:  # a failed retrain keeps the current model; labels keep coming
+                log.exception(
+                    "trainer retrain failed; keeping RPP model version %d", stage.trainer.current.version
+                )
+                continue
+            log.info("trainer retrain: %s %s", outcome.card["why"], stage.stats())
+            if model is not None:
+                value, headers = encode_rpp_model(model)
+                await models.send(key=RPP_MODEL_KEY, value=value, headers=headers)
+                log.info("trainer published RPP model version %d", model.version)
 
 
 def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:

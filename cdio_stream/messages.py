@@ -2,7 +2,9 @@
 
 Messages that carry a frame (Frame, Task, Assignment) keep the raw JPEG bytes as the
 Kafka value and put their metadata, an orjson object, in the ``cdio`` header. Results
-carry no image: their value is the orjson object itself. No base64, no pickle.
+carry no image: their value is the orjson object itself. A published RPP model
+(:class:`RppModel`) keeps its checkpoint bytes as the value and its card in the header.
+No base64, no pickle.
 
 Every metadata object has ``kind`` and ``v`` (format version). Decoding anything that
 is not exactly what we wrote raises :class:`~cdio_stream.errors.MessageError` with a
@@ -11,6 +13,7 @@ message that says what was wrong; callers send such input to the dead-letter top
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -33,6 +36,8 @@ __all__ = [
     "ACCURACY_SOURCES",
     "ReferenceOutcome",
     "Result",
+    "RppModel",
+    "RPP_MODEL_KEY",
     "encode_frame",
     "decode_frame",
     "encode_task",
@@ -41,6 +46,8 @@ __all__ = [
     "decode_assignment",
     "encode_result",
     "decode_result",
+    "encode_rpp_model",
+    "decode_rpp_model",
     "check_jpeg",
     "DEFAULT_MAX_FRAME_BYTES",
 ]
@@ -96,6 +103,9 @@ class Task:
     # "<partition>/<offset>" of the frame record this task was made from: a task seen
     # twice with the same source is a redelivery, with another source a duplicate frame.
     source: str | None = None
+    # Version of the LSTM that gave ``preference`` (RppModel.version; 0 = a checkpoint
+    # trained offline, e.g. the shipped one); None when the fallback rule decided.
+    model_version: int | None = None
 
     @property
     def task_id(self) -> str:
@@ -219,6 +229,25 @@ class Result:
     @property
     def delay_met(self) -> bool:
         return self.delay <= self.d_req
+
+
+RPP_MODEL_KEY = b"rpp"  # Kafka key of the model lineage on the compacted model topic
+
+
+@dataclass(frozen=True)
+class RppModel:
+    """A promoted preference LSTM: its checkpoint bytes and its card.
+
+    ``checkpoint`` is :meth:`cdio_stream.rpp.predictor.PreferencePredictor.to_bytes` (a
+    ``torch.save`` dict loaded with ``weights_only=True``, not a pickle of code).
+    ``version`` increases by one per promotion; ``card`` says what it was trained on and
+    how it compared with its parent on held-out labels (cdio_stream.rpp.online).
+    """
+
+    version: int
+    checkpoint: bytes
+    card: dict[str, Any]
+    published_at: float
 
 
 # ---------------------------------------------------------------- encoding
@@ -354,6 +383,35 @@ def _parse_reference(r: dict[str, Any]) -> ReferenceOutcome:
     )
 
 
+def encode_rpp_model(model: RppModel) -> tuple[bytes, Headers]:
+    if not model.checkpoint:
+        raise MessageError("rpp-model: empty checkpoint")
+    meta = {
+        "kind": "rpp-model",
+        "v": FORMAT_VERSION,
+        "version": model.version,
+        "sha256": hashlib.sha256(model.checkpoint).hexdigest(),
+        "card": model.card,
+        "published_at": model.published_at,
+    }
+    return model.checkpoint, [(META_HEADER, _dumps(meta))]
+
+
+def decode_rpp_model(value: bytes | None, headers: Any) -> RppModel:
+    meta = _read_meta(headers, "rpp-model")
+    if not value:
+        raise MessageError("rpp-model: empty value (no checkpoint bytes)")
+    value = bytes(value)
+    if hashlib.sha256(value).hexdigest() != _get(meta, "sha256", str):
+        raise MessageError("rpp-model: checkpoint bytes do not match their sha256")
+    return RppModel(
+        version=_version(meta, "version"),
+        checkpoint=value,
+        card=_get(meta, "card", dict),
+        published_at=_num(meta, "published_at"),
+    )
+
+
 def check_jpeg(data: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
     """Cheap structural check: JPEG start and end markers, within the size limit.
 
@@ -386,6 +444,7 @@ def _task_meta(t: Task) -> dict[str, Any]:
         "preprocess_s": t.preprocess_s,
         "created_at": t.created_at,
         "source": t.source,
+        "model_version": t.model_version,
     }
 
 
@@ -430,6 +489,7 @@ def _parse_task(meta: dict[str, Any], jpeg: bytes) -> Task:
         preprocess_s=_num(meta, "preprocess_s"),
         created_at=_num(meta, "created_at"),
         source=_get(meta, "source", str, optional=True),
+        model_version=_version(meta, "model_version", optional=True),
     )
 
 
@@ -501,6 +561,13 @@ def _num(meta: dict[str, Any], key: str, optional: bool = False) -> Any:
     if not _is_num(v):
         raise MessageError(f"field '{key}' must be a number, got {type(v).__name__}")
     return float(v)
+
+
+def _version(meta: dict[str, Any], key: str, optional: bool = False) -> Any:
+    v = _get(meta, key, int, optional=optional)
+    if v is not None and v < 0:
+        raise MessageError(f"field '{key}' must be >= 0, got {v}")
+    return v
 
 
 def _sub(meta: dict[str, Any], key: str, cls: type) -> Any:

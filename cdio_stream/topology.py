@@ -20,7 +20,7 @@ from cdio_stream.errors import ConfigError
 __all__ = ["TopicSpec", "ServerSpec", "Topology", "load_topology", "parse_topology", "TIERS"]
 
 TIERS = ("edge", "cloud")
-CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state", "sink_state")
+CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state", "sink_state", "rpp_models")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_ROOM = 64 * 1024  # bytes allowed on top of the frame for headers and envelope
@@ -59,6 +59,7 @@ class Topology:
     dead_letter: TopicSpec
     scheduler_state: TopicSpec
     sink_state: TopicSpec
+    rpp_models: TopicSpec
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -103,6 +104,7 @@ class Topology:
             self.dead_letter,
             self.scheduler_state,
             self.sink_state,
+            self.rpp_models,
         ]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
@@ -122,6 +124,7 @@ class Topology:
             dead_letter=swap(self.dead_letter),
             scheduler_state=swap(self.scheduler_state),
             sink_state=swap(self.sink_state),
+            rpp_models=swap(self.rpp_models),
         )
 
 
@@ -191,6 +194,7 @@ def parse_topology(raw: Any) -> Topology:
         dead_letter=specs["dead_letter"],
         scheduler_state=specs["scheduler_state"],
         sink_state=specs["sink_state"],
+        rpp_models=specs["rpp_models"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,

@@ -1,7 +1,8 @@
 """``cdio-stream worker ROLE``: run one pipeline agent as its own Faust worker process.
 
 Start more workers of a role (on more nodes) to split its partitions: all workers of a
-role share one consumer group. One inference worker serves one server id.
+role share one consumer group. One inference worker serves one server id. Run one
+trainer: it numbers the RPP versions it publishes.
 """
 
 from __future__ import annotations
@@ -15,18 +16,28 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from cdio_stream.pipeline import workers
+
     p = subparsers.add_parser(
         "worker",
-        help="run one pipeline agent (preprocess, scheduler, inference, sink) as a Faust worker",
+        help="run one pipeline agent (preprocess, scheduler, inference, sink, trainer) as a Faust worker",
         description="Run one agent of the pipeline as a Faust worker on the broker given by --bootstrap.",
     )
-    p.add_argument("role", choices=["preprocess", "scheduler", "inference", "sink"])
+    p.add_argument("role", choices=["preprocess", "scheduler", "inference", "sink", "trainer"])
     p.add_argument("--server", help="inference: the server id (from topics.yaml) this worker serves")
     p.add_argument(
-        "--rpp-checkpoint", type=Path, help="preprocess: LSTM checkpoint (default: the shipped one)"
+        "--rpp-checkpoint",
+        type=Path,
+        help="preprocess, trainer: LSTM checkpoint to start from (default: the shipped one); "
+        "newer versions published on the model topic replace it",
     )
     p.add_argument("--policy", default="cdio", help="scheduler: policy name (default cdio)")
-    p.add_argument("--seed", type=int, default=0, help="scheduler: policy seed; inference: link seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="scheduler: policy seed; inference: link seed; trainer: training seed",
+    )
     p.add_argument("--slot-size", type=int, default=16, help="scheduler: most tasks per slot")
     p.add_argument("--slot-ms", type=float, default=50.0, help="scheduler: longest wait to fill a slot")
     p.add_argument("--dataset", type=Path, help="inference: UA-DETRAC-layout directory (ground truth)")
@@ -44,6 +55,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="sink: address the metrics and dashboard servers listen on (0.0.0.0 in containers)",
     )
+    t = workers.TrainerOptions()
+    p.add_argument(
+        "--retrain-every", type=int, default=t.retrain_every, help="trainer: new labels between retrains"
+    )
+    p.add_argument(
+        "--retrain-interval-s", type=float, default=None, help="trainer: also retrain this often (seconds)"
+    )
+    p.add_argument(
+        "--min-labels", type=int, default=t.min_labels, help="trainer: labels before the first retrain"
+    )
+    p.add_argument("--window", type=int, default=t.window, help="trainer: newest labels kept")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=t.holdout_fraction,
+        help="trainer: newest share of the window held out",
+    )
+    p.add_argument(
+        "--min-improvement",
+        type=float,
+        default=t.min_improvement,
+        help="trainer: held-out log-loss a candidate must gain to be promoted",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=t.epochs, help="trainer: most fine-tuning epochs per retrain"
+    )
     p.set_defaults(func=run)
 
 
@@ -59,6 +96,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     parts = WorkerParts(role=args.role)
     if args.role == "preprocess":
         parts.preprocessor = workers.build_preprocessor(settings, topology, args.rpp_checkpoint)
+        if parts.preprocessor.rpp.predictor is not None:  # the fallback rule takes no model updates
+            parts.model_feed = workers.build_model_feed(settings, topology)
+    elif args.role == "trainer":
+        opts = workers.TrainerOptions(
+            checkpoint=args.rpp_checkpoint,
+            retrain_every=args.retrain_every,
+            retrain_interval_s=args.retrain_interval_s,
+            min_labels=args.min_labels,
+            window=args.window,
+            holdout_fraction=args.holdout,
+            min_improvement=args.min_improvement,
+            epochs=args.epochs,
+            seed=args.seed,
+        )
+        parts.trainer = workers.build_trainer(settings, topology, opts)
+        parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "scheduler":
         parts.scheduler, parts.state_store = workers.build_scheduler(
             settings, topology, args.policy, args.seed

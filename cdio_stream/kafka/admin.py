@@ -25,8 +25,9 @@ class ProvisionReport:
 
 
 def topic_configs(topology: Topology) -> list[tuple[TopicSpec, dict[str, str]]]:
-    """Each topic with its broker-side config; frame-carrying topics get the size limit."""
+    """Each topic with its broker-side config; topics with large values get the size limit."""
     frame_carrying = {topology.frames.name, topology.tasks.name, topology.dead_letter.name}
+    frame_carrying.add(topology.rpp_models.name)  # model checkpoints
     frame_carrying |= {topology.assignment_topic(s).name for s in topology.server_ids}
     return [
         (spec, spec.config(topology.max_message_bytes if spec.name in frame_carrying else None))

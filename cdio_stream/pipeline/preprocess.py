@@ -3,6 +3,10 @@
 Broker-free: the Faust agent hands it (value, headers) and publishes what it returns.
 Bad input raises a :class:`~cdio_stream.errors.CdioError` subclass; the agent sends the
 record to the dead-letter topic with that message as the reason.
+
+:meth:`Preprocessor.adopt` takes a model published by the online trainer (an encoded
+:class:`~cdio_stream.messages.RppModel`) and switches to it if it is newer than the one in
+use: later tasks carry its version, without a restart.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cdio_stream.errors import ConfigError
 from cdio_stream.jpeg import verify_jpeg
-from cdio_stream.messages import Task, TaskFeatures, decode_frame
+from cdio_stream.messages import Task, TaskFeatures, decode_frame, decode_rpp_model
 from cdio_stream.rpp.pipeline import FrameTask, RppPipeline
 from cdio_stream.rpp.rule import COMPUTE
 
@@ -62,4 +67,25 @@ class Preprocessor:
             preprocess_s=time.perf_counter() - t0,
             created_at=self.clock(),
             source=source,
+            model_version=decision.model_version,
         )
+
+    def adopt(self, value: bytes | None, headers: Any) -> int | None:
+        """Switch to a published model if it is newer; returns its version, or None if not newer.
+
+        Raises MessageError / ConfigError for a record that is not a usable model (the
+        agent dead-letters it and keeps the model it has).
+        """
+        from cdio_stream.rpp.predictor import PreferencePredictor
+
+        published = decode_rpp_model(value, headers)
+        current = self.rpp.model_version
+        if current is not None and published.version <= current:
+            return None
+        predictor = PreferencePredictor.from_bytes(published.checkpoint, f"RPP model v{published.version}")
+        if predictor.version != published.version:
+            raise ConfigError(
+                f"RPP model record says version {published.version}, its checkpoint {predictor.version}"
+            )
+        self.rpp.use(predictor)
+        return predictor.version

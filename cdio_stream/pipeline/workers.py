@@ -18,7 +18,10 @@ from cdio_stream.topology import Topology
 __all__ = [
     "DEFAULT_RPP_CHECKPOINT",
     "InferenceOptions",
+    "TrainerOptions",
     "build_preprocessor",
+    "build_model_feed",
+    "build_trainer",
     "build_scheduler",
     "build_inference",
     "build_metrics",
@@ -35,16 +38,69 @@ DEFAULT_RPP_CHECKPOINT = Path(__file__).resolve().parent.parent / "rpp" / "check
 def build_preprocessor(settings: Settings, topology: Topology, checkpoint: Path | None):
     from cdio_stream.pipeline.preprocess import Preprocessor, load_rpp
 
-    if checkpoint is None and DEFAULT_RPP_CHECKPOINT.is_file():
-        checkpoint = DEFAULT_RPP_CHECKPOINT
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise ConfigError(f"RPP checkpoint {checkpoint} does not exist")
+    checkpoint = _checkpoint(checkpoint)
     if checkpoint is not None:
         _torch_threads(settings)
     log.info(
         "preprocess uses %s", f"the LSTM in {checkpoint}" if checkpoint else "the fallback preference rule"
     )
     return Preprocessor(load_rpp(checkpoint), topology.max_frame_bytes)
+
+
+def build_model_feed(settings: Settings, topology: Topology):
+    """Reader of the model topic (preprocess and trainer: newest published RPP version)."""
+    from cdio_stream.kafka.follow import TopicFollower
+
+    return TopicFollower(
+        settings.bootstrap or "", topology.rpp_models.name, max_bytes=topology.max_message_bytes
+    )
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    checkpoint: Path | None = None  # model to start from while the model topic is empty
+    retrain_every: int = 200
+    retrain_interval_s: float | None = None
+    min_labels: int = 100
+    window: int = 2000
+    holdout_fraction: float = 0.25
+    min_improvement: float = 0.0
+    epochs: int = 10
+    seed: int = 0
+
+
+def build_trainer(settings: Settings, topology: Topology, opts: TrainerOptions):
+    from cdio_stream.pipeline.trainer import TrainerStage
+    from cdio_stream.rpp.online import OnlineConfig, OnlineTrainer
+    from cdio_stream.rpp.predictor import PreferencePredictor
+
+    checkpoint = _checkpoint(opts.checkpoint)
+    if checkpoint is None:
+        raise ConfigError(
+            "the trainer fine-tunes an LSTM: pass --rpp-checkpoint (no shipped checkpoint found)"
+        )
+    _torch_threads(settings)
+    config = OnlineConfig(
+        retrain_every=opts.retrain_every,
+        retrain_interval_s=opts.retrain_interval_s,
+        min_labels=opts.min_labels,
+        window=opts.window,
+        holdout_fraction=opts.holdout_fraction,
+        min_improvement=opts.min_improvement,
+        epochs=opts.epochs,
+        seed=opts.seed,
+    )
+    log.info("trainer starts from %s unless the model topic has a newer version", checkpoint)
+    return TrainerStage(OnlineTrainer(PreferencePredictor.load(checkpoint), config))
+
+
+def _checkpoint(checkpoint: Path | None) -> Path | None:
+    """The given checkpoint (which must exist), else the shipped one if present."""
+    if checkpoint is None and DEFAULT_RPP_CHECKPOINT.is_file():
+        checkpoint = DEFAULT_RPP_CHECKPOINT
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ConfigError(f"RPP checkpoint {checkpoint} does not exist")
+    return checkpoint
 
 
 # Live frames' multiscale complexity (RPP features on 1/4-size grey frames) spans about

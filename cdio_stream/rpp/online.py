@@ -237,7 +237,13 @@ class OnlineTrainer:
 
     def adopt(self, model: PreferencePredictor) -> None:
         """Continue from a newer model (one published before this trainer started)."""
+        if model.n_features != self.current.n_features:
+            raise ConfigError(
+                f"model v{model.version} reads {model.n_features} features, not {self.current.n_features}"
+            )
         if model.version > self.current.version:
+            if model.seq_len != self.current.seq_len:
+                self.labels.clear()  # their windows have the old length
             self.current = model
 
 

@@ -4,6 +4,8 @@
 :class:`StreamHistory` and either a trained :class:`PreferencePredictor` (one batched
 LSTM call per :meth:`RppPipeline.process`) or, without one, the fixed
 :func:`rule_preference`. It keeps no module-level state; one object per worker.
+:meth:`RppPipeline.use` switches to another predictor (a newer version from the online
+trainer) between two batches, keeping the streams' feature history.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class RppDecision:
     features: TaskFeatures
     preference: Preference
     probability: float | None  # P(compute) from the LSTM; None when the rule decided
+    model_version: int | None = None  # the predictor's version; None when the rule decided
 
 
 class RppPipeline:
@@ -51,20 +54,39 @@ class RppPipeline:
         seq_len: int = 8,
         max_streams: int = 1024,
     ) -> None:
-        config = config or FeatureConfig()
+        self.config = config = config or FeatureConfig()
         if predictor is not None:
-            if predictor.feature_config is not None and predictor.feature_config != config:
-                raise ConfigError(
-                    f"feature config {config} differs from the checkpoint's {predictor.feature_config}"
-                )
-            if predictor.n_features != config.n_features:
-                raise ConfigError(
-                    f"checkpoint expects {predictor.n_features} features, config gives {config.n_features}"
-                )
+            self._check(predictor)
             seq_len = predictor.seq_len
         self.predictor = predictor
         self.extractor = FeatureExtractor(config, max_streams=max_streams)
         self.history = StreamHistory(seq_len, max_streams=max_streams)
+
+    @property
+    def model_version(self) -> int | None:
+        return None if self.predictor is None else self.predictor.version
+
+    def use(self, predictor: PreferencePredictor) -> None:
+        """Decide later batches with ``predictor``; ConfigError if it reads other features.
+
+        The feature history is kept; if the sequence length differs it restarts (the next
+        tasks of each stream are padded like a stream's first ones).
+        """
+        self._check(predictor)
+        if predictor.seq_len != self.history.seq_len:
+            self.history = StreamHistory(predictor.seq_len, max_streams=self.history.max_streams)
+        self.predictor = predictor
+
+    def _check(self, predictor: PreferencePredictor) -> None:
+        config = self.config
+        if predictor.feature_config is not None and predictor.feature_config != config:
+            raise ConfigError(
+                f"feature config {config} differs from the checkpoint's {predictor.feature_config}"
+            )
+        if predictor.n_features != config.n_features:
+            raise ConfigError(
+                f"checkpoint expects {predictor.n_features} features, config gives {config.n_features}"
+            )
 
     def process(self, tasks: Sequence[FrameTask]) -> list[RppDecision]:
         """Decide a batch of frames (in capture order within each stream)."""
@@ -79,7 +101,8 @@ class RppPipeline:
         if not seqs:
             return []
         probs = self.predictor.predict_proba(np.stack(seqs))
-        thr = self.predictor.threshold
+        thr, version = self.predictor.threshold, self.predictor.version
         return [
-            RppDecision(f, preference_of(float(p), thr), float(p)) for f, p in zip(feats, probs, strict=True)
+            RppDecision(f, preference_of(float(p), thr), float(p), version)
+            for f, p in zip(feats, probs, strict=True)
         ]

@@ -15,16 +15,19 @@ from cdio_stream.messages import (
     FrameMeta,
     ReferenceOutcome,
     Result,
+    RppModel,
     Task,
     TaskFeatures,
     Timings,
     decode_assignment,
     decode_frame,
     decode_result,
+    decode_rpp_model,
     decode_task,
     encode_assignment,
     encode_frame,
     encode_result,
+    encode_rpp_model,
     encode_task,
 )
 
@@ -76,6 +79,38 @@ class TestRoundTrip:
 
     def test_task(self, task):
         assert decode_task(*encode_task(task)) == task
+
+    def test_task_carries_the_model_version(self, task):
+        from dataclasses import replace
+
+        tagged = replace(task, model_version=3)
+        assert meta_of(encode_task(tagged)[1])["model_version"] == 3
+        assert decode_task(*encode_task(tagged)).model_version == 3
+        assert decode_task(*encode_task(task)).model_version is None  # the rule decided
+        value, headers = encode_task(task)
+        assert decode_task(value, with_meta(headers, model_version=KeyError)).model_version is None
+        with pytest.raises(MessageError, match="model_version"):
+            decode_task(value, with_meta(headers, model_version=-1))
+        with pytest.raises(MessageError, match="model_version"):
+            decode_task(value, with_meta(headers, model_version="v3"))
+
+    def test_rpp_model(self):
+        m = RppModel(version=4, checkpoint=b"\x80\x02weights", card={"parent_version": 3}, published_at=5.0)
+        value, headers = encode_rpp_model(m)
+        assert value == m.checkpoint  # raw checkpoint bytes as the value
+        assert meta_of(headers)["kind"] == "rpp-model" and meta_of(headers)["version"] == 4
+        assert decode_rpp_model(value, headers) == m
+
+    def test_rpp_model_bad_input(self):
+        value, headers = encode_rpp_model(RppModel(1, b"abc", {}, 0.0))
+        with pytest.raises(MessageError, match="sha256"):
+            decode_rpp_model(b"abd", headers)
+        with pytest.raises(MessageError, match="empty value"):
+            decode_rpp_model(None, headers)
+        with pytest.raises(MessageError, match="'version' must be int"):
+            decode_rpp_model(value, with_meta(headers, version=1.5))
+        with pytest.raises(MessageError, match="empty checkpoint"):
+            encode_rpp_model(RppModel(1, b"", {}, 0.0))
 
     def test_task_without_preference(self, task):
         t = Task(task.frame, task.features, None, 0.0, 2.0)

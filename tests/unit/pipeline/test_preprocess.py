@@ -59,3 +59,70 @@ class TestPreprocessor:
         half = good[: len(good) // 2] + b"\xff\xd9"  # passes the marker check, not a full decode
         with pytest.raises(MessageError, match="does not decode completely"):
             pre.handle(half, headers)
+
+
+class TestModelVersions:
+    """Published models replace the one in use between frames; tasks say which decided."""
+
+    @staticmethod
+    def predictor(version: int, bias: float):
+        import torch
+
+        from cdio_stream.rpp.features import feature_names
+        from cdio_stream.rpp.model import Normaliser, PreferenceLSTM
+        from cdio_stream.rpp.predictor import PreferencePredictor
+
+        torch.manual_seed(0)
+        model = PreferenceLSTM(10, hidden=4, layers=1)
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.fill_(bias)  # P(compute) = sigmoid(bias) whatever the frame
+        norm = Normaliser.fit(np.random.default_rng(0).random((20, 10)), feature_names(5))
+        hp = {"n_features": 10, "hidden": 4, "layers": 1, "dropout": 0.0}
+        return PreferencePredictor(model, norm, seq_len=4, hyperparameters=hp, version=version)
+
+    @staticmethod
+    def published(pred):
+        from cdio_stream.messages import RppModel, encode_rpp_model
+
+        return encode_rpp_model(RppModel(pred.version, pred.to_bytes(), {"parent_version": 0}, 1.0))
+
+    def frame(self, i: int):
+        return encode_frame(Frame(FrameMeta("cam", i, i * 0.04, a_req=60.0, d_req=0.4), jpeg(i)))
+
+    def test_switches_to_newer_versions_only(self):
+        from cdio_stream.rpp.pipeline import RppPipeline
+
+        pre = Preprocessor(RppPipeline(self.predictor(0, -3.0)), 4_000_000)
+        first = pre.handle(*self.frame(0))
+        assert first.model_version == 0 and first.preference == pytest.approx(1 / (1 + np.exp(3.0)), rel=1e-5)
+        assert pre.adopt(*self.published(self.predictor(2, 3.0))) == 2
+        second = pre.handle(*self.frame(1))
+        assert second.model_version == 2 and second.preference == pytest.approx(
+            1 / (1 + np.exp(-3.0)), rel=1e-5
+        )
+        assert pre.adopt(*self.published(self.predictor(1, -3.0))) is None  # older: ignored
+        assert pre.adopt(*self.published(self.predictor(2, -3.0))) is None  # same version: ignored
+        assert pre.handle(*self.frame(2)).model_version == 2
+        assert second.features.inter_arrival == pytest.approx(0.04)  # stream history survived the swap
+
+    def test_rule_then_model(self):
+        pre = Preprocessor(load_rpp(None), 4_000_000)
+        assert pre.handle(*self.frame(0)).model_version is None  # the rule decided
+        assert pre.adopt(*self.published(self.predictor(1, 0.0))) == 1
+        assert pre.handle(*self.frame(1)).model_version == 1
+
+    def test_bad_model_records_raise_and_keep_the_model(self):
+        from cdio_stream.errors import ConfigError
+        from cdio_stream.messages import RppModel, encode_rpp_model
+        from cdio_stream.rpp.pipeline import RppPipeline
+
+        pre = Preprocessor(RppPipeline(self.predictor(0, -3.0)), 4_000_000)
+        with pytest.raises(ConfigError, match="cannot read"):
+            pre.adopt(*encode_rpp_model(RppModel(5, b"not a checkpoint", {}, 0.0)))
+        with pytest.raises(ConfigError, match="says version 7"):
+            pre.adopt(*encode_rpp_model(RppModel(7, self.predictor(6, 0.0).to_bytes(), {}, 0.0)))
+        value, headers = self.published(self.predictor(3, 0.0))
+        with pytest.raises(MessageError, match="sha256"):
+            pre.adopt(value + b"x", headers)
+        assert pre.handle(*self.frame(0)).model_version == 0
