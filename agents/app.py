@@ -329,6 +329,8 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     source = app.topic(topology.assignment_topic(stage.server.id).name, **raw)
     results = app.topic(topology.results.name, **raw)
 
+    shadows = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
+
     @app.agent(source, name="infer")
     async def infer(stream):
         loop = asyncio.get_running_loop()
@@ -340,10 +342,17 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 await asyncio.sleep(transmission_s)  # the emulated uplink
                 # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
                 result = await loop.run_in_executor(None, stage.infer, assignment, transmission_s)
+                shadow = None
+                if assignment.shadow_server is not None and assignment.served is None:
+                    shadow = stage.forward(assignment, result)  # reference-sampled: judged there
+                    value, headers = encode_assignment(shadow, topology.max_frame_bytes)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
             else:
-                await results.send(key=result.stream_id.encode(), value=encode_result(result))
+                if shadow is not None:
+                    await shadows[shadow.server_id].send(key=event.message.key, value=value, headers=headers)
+                else:
+                    await results.send(key=result.stream_id.encode(), value=encode_result(result))
             await stream.ack(event)
 
 

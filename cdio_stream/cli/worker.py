@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable", help="inference: link")
     p.add_argument("--device", default="cpu", help="inference: cpu, cuda or cuda:N")
     p.add_argument("--models", type=Path, help="inference: extra model registry YAML")
+    p.add_argument("--reference-rate", type=float, default=0.05,
+                   help="scheduler: base share of tasks also run on the other tier to judge accuracy "
+                        "without ground truth (0 turns reference feedback off; default 0.05)")  # fmt: skip
+    p.add_argument("--reference-server", help="scheduler, inference: whose model is the reference "
+                                              "(default: the first cloud server in topics.yaml)")  # fmt: skip
     p.add_argument("--metrics-port", type=int, default=0, help="sink: serve Prometheus metrics on this port")
     p.add_argument(
         "--dashboard-port",
@@ -114,7 +119,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "scheduler":
         parts.scheduler, parts.state_store = workers.build_scheduler(
-            settings, topology, args.policy, args.seed
+            settings,
+            topology,
+            args.policy,
+            args.seed,
+            reference_rate=args.reference_rate,
+            reference_server=args.reference_server,
+            models_file=args.models,
         )
         parts.slot_size, parts.slot_s = args.slot_size, args.slot_ms / 1000.0
     elif args.role == "inference":
@@ -127,6 +138,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             link_seed=args.seed,
             device=args.device,
             models_file=args.models,
+            reference_server=args.reference_server,
         )
         parts.inference = workers.build_inference(settings, topology, opts)
     else:

@@ -9,6 +9,14 @@ from cdio_stream.feedback.judge import (
     ReferenceJudge,
     simulated_agreement,
 )
+from cdio_stream.feedback.plan import Judged, ReferencePlan
 from cdio_stream.feedback.sampler import ReferenceSampler
 
-__all__ = ["REFERENCE_SCORE_THRESHOLD", "ReferenceJudge", "ReferenceSampler", "simulated_agreement"]
+__all__ = [
+    "REFERENCE_SCORE_THRESHOLD",
+    "Judged",
+    "ReferenceJudge",
+    "ReferencePlan",
+    "ReferenceSampler",
+    "simulated_agreement",
+]

@@ -12,6 +12,12 @@ Timings of a result (seconds):
                 this server's backlog;
   transmission  the emulated transfer of the JPEG to this server;
   inference     the detector's preprocess + forward + NMS time.
+
+Reference-sampled tasks (``Assignment.shadow_server``, :mod:`cdio_stream.feedback`): the
+served server does not publish its result but forwards it (:meth:`InferenceStage.forward`)
+to the shadow server, whose stage runs its own model on the frame and publishes the served
+result judged against the reference, with both tiers' outcomes and its own cost as
+overhead (``Result.reference``). One result per task either way.
 """
 
 from __future__ import annotations
@@ -19,16 +25,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from cdio_stream.errors import DatasetError, MessageError
+from cdio_stream.feedback import ReferenceJudge
 from cdio_stream.inference.accuracy import frame_map50
 from cdio_stream.inference.detections import Detections
 from cdio_stream.jpeg import decode_bgr
-from cdio_stream.messages import Assignment, Costs, Detection, Result, Timings, decode_assignment
+from cdio_stream.messages import (
+    Assignment,
+    Costs,
+    Detection,
+    ReferenceOutcome,
+    Result,
+    Task,
+    Timings,
+    decode_assignment,
+)
 from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, task_energy
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import DeviceProfile
@@ -62,6 +78,7 @@ class InferenceStage:
         link: Link,
         *,
         ground_truth: GroundTruthSource | None = None,
+        judge: ReferenceJudge | None = None,
         max_frame_bytes: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -70,6 +87,7 @@ class InferenceStage:
         self.device = device
         self.link = link
         self.ground_truth = ground_truth
+        self.judge = judge  # judges shadow runs of reference-sampled tasks (cdio_stream.feedback)
         self.max_frame_bytes = max_frame_bytes
         self.clock = clock
         self._clock = _ServerClock(started=clock())
@@ -89,7 +107,44 @@ class InferenceStage:
         return self.link.transmission_time(len(assignment.task.frame.jpeg), t)
 
     def infer(self, assignment: Assignment, transmission_s: float) -> Result:
-        """Run the detector (blocking: call it from an executor thread) and build the result."""
+        """Run the detector (blocking: call it from an executor thread) and build the result.
+
+        For a forwarded shadow assignment (``assignment.served`` set) the result is the
+        served one, judged here: see :meth:`_judge`.
+        """
+        task = assignment.task
+        detections, timings, costs, done = self._run(assignment, transmission_s)
+        if assignment.served is not None:
+            return self._judge(assignment, detections, timings, costs)
+        accuracy = self._truth(task, detections)
+        return Result(
+            task_id=task.task_id,
+            stream_id=task.frame.meta.stream_id,
+            frame_no=task.frame.meta.frame_no,
+            server_id=self.server.id,
+            tier=self.server.tier,
+            model=self.server.model,
+            a_req=task.frame.meta.a_req,
+            d_req=task.frame.meta.d_req,
+            payload_bytes=len(task.frame.jpeg),
+            detections=tuple(
+                Detection(box=tuple(float(v) for v in box), cls=int(c), score=float(s))
+                for box, c, s in zip(detections.boxes, detections.classes, detections.scores, strict=True)
+            ),
+            accuracy=accuracy,
+            timings=timings,
+            costs=costs,
+            completed_at=done,
+            features=task.features,
+            preference=task.preference,
+            capture_time=task.frame.meta.capture_time,
+        )
+
+    def forward(self, assignment: Assignment, result: Result) -> Assignment:
+        """The copy of a reference-sampled task that its shadow server runs and judges."""
+        return replace(assignment, server_id=assignment.shadow_server, served=result)
+
+    def _run(self, assignment: Assignment, transmission_s: float) -> tuple[Detections, Timings, Costs, float]:
         task = assignment.task
         try:
             image = decode_bgr(task.frame.jpeg)  # strict: half a JPEG is never inferred
@@ -101,46 +156,90 @@ class InferenceStage:
         done = self.clock()
         idle_s = 0.0 if self._clock.last_done is None else max(0.0, started - self._clock.last_done)
         self._clock.last_done = done
-
-        accuracy = None
-        ref = task.frame.meta.gt_ref
-        if ref is not None and self.ground_truth is not None:
-            try:
-                accuracy = frame_map50(detections, self.ground_truth.ground_truth(ref))
-            except DatasetError as exc:  # the detections are still a result; only the score is unknown
-                log.warning("task %s: no ground truth for %r: %s", task.task_id, ref, exc)
-
         payload = len(task.frame.jpeg)
         sending_s = max(0.0, transmission_s - self.link.latency_s)
         energy = task_energy(self.device, inference_s, idle_s, sending_s)
-        return Result(
-            task_id=task.task_id,
-            stream_id=task.frame.meta.stream_id,
-            frame_no=task.frame.meta.frame_no,
+        # A shadow run waits from the served run's end, a task from its creation.
+        since = assignment.served.completed_at if assignment.served is not None else task.created_at
+        timings = Timings(
+            preprocess=task.preprocess_s,
+            queue=max(0.0, started - since - transmission_s),
+            transmission=transmission_s,
+            inference=inference_s,
+        )
+        costs = Costs(
+            compute=compute_consumption(self.device, inference_s),
+            bandwidth=bandwidth_consumption(payload, transmission_s),
+            energy=energy.total_j,
+        )
+        return detections, timings, costs, done
+
+    def _truth(self, task: Task, detections: Detections) -> float | None:
+        ref = task.frame.meta.gt_ref
+        if ref is None or self.ground_truth is None:
+            return None
+        try:
+            return frame_map50(detections, self.ground_truth.ground_truth(ref))
+        except DatasetError as exc:  # the detections are still a result; only the score is unknown
+            log.warning("task %s: no ground truth for %r: %s", task.task_id, ref, exc)
+            return None
+
+    def _judge(self, assignment: Assignment, mine: Detections, timings: Timings, costs: Costs) -> Result:
+        """The served result of a reference-sampled task, with both tiers' outcomes.
+
+        Ground truth wins: with it both detection sets are scored against it. Without it,
+        the non-reference model's detections are scored against the reference model's
+        (whichever of the two runs that was) and credited by the reference's prior.
+        """
+        served, task = assignment.served, assignment.task
+        if self.judge is None:
+            raise MessageError(
+                f"task {task.task_id}: shadow run on {self.server.id!r}, which has no reference judge"
+            )
+        theirs = _detections(served.detections)
+        i_am_ref = self.server.model == self.judge.reference_model
+        if not i_am_ref and served.model != self.judge.reference_model:
+            raise MessageError(
+                f"task {task.task_id}: neither {self.server.model!r} nor {served.model!r} is the reference model "
+                f"{self.judge.reference_model!r}"
+            )
+        reference, cheap = (mine, theirs) if i_am_ref else (theirs, mine)
+        agreement = self.judge.agreement(cheap, reference)
+        my_truth = self._truth(task, mine)
+        served_truth = served.accuracy if served.accuracy_source == "truth" else self._truth(task, theirs)
+        c = task.features.complexity
+        if served_truth is not None:
+            served_acc, source = served_truth, "truth"
+        else:
+            served_acc, source = self.judge.credit(agreement if i_am_ref else None, c), "reference"
+        if my_truth is None:
+            my_truth = self.judge.credit(None if i_am_ref else agreement, c)
+        edge_acc, cloud_acc = (my_truth, served_acc) if self.server.tier == "edge" else (served_acc, my_truth)
+        my_delay = timings.preprocess + timings.transmission + timings.inference
+        edge_delay, cloud_delay = (
+            (my_delay, served.delay) if self.server.tier == "edge" else (served.delay, my_delay)
+        )
+        outcome = ReferenceOutcome(
             server_id=self.server.id,
             tier=self.server.tier,
             model=self.server.model,
-            a_req=task.frame.meta.a_req,
-            d_req=task.frame.meta.d_req,
-            payload_bytes=payload,
-            detections=tuple(
-                Detection(box=tuple(float(v) for v in box), cls=int(c), score=float(s))
-                for box, c, s in zip(detections.boxes, detections.classes, detections.scores, strict=True)
-            ),
-            accuracy=accuracy,
-            timings=Timings(
-                preprocess=task.preprocess_s,
-                queue=max(0.0, started - task.created_at - transmission_s),
-                transmission=transmission_s,
-                inference=inference_s,
-            ),
-            costs=Costs(
-                compute=compute_consumption(self.device, inference_s),
-                bandwidth=bandwidth_consumption(payload, transmission_s),
-                energy=energy.total_j,
-            ),
-            completed_at=done,
-            features=task.features,
-            preference=task.preference,
-            capture_time=task.frame.meta.capture_time,
+            reference_model=self.judge.reference_model,
+            score_threshold=self.judge.score_threshold,
+            agreement=agreement,
+            edge_accuracy=edge_acc,
+            cloud_accuracy=cloud_acc,
+            edge_delay=edge_delay,
+            cloud_delay=cloud_delay,
+            timings=timings,
+            costs=costs,
+            payload_bytes=len(task.frame.jpeg),
         )
+        return replace(served, accuracy=served_acc, accuracy_source=source, reference=outcome)
+
+
+def _detections(dets: tuple[Detection, ...]) -> Detections:
+    return Detections(
+        np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4),
+        np.array([d.cls for d in dets], dtype=np.int64),
+        np.array([d.score for d in dets], dtype=np.float32),
+    )

@@ -33,13 +33,17 @@ def pipeline_workers(
     seed: int = 0,
     rpp_checkpoint: Path | None = None,
     sink_args: tuple[str, ...] = (),
+    reference_rate: float | None = None,
 ) -> list[WorkerSpec]:
     """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
     ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``)."""
     pre = ("--rpp-checkpoint", str(rpp_checkpoint)) if rpp_checkpoint else ()
+    sched = ("--policy", policy, "--seed", str(seed))
+    if reference_rate is not None:
+        sched += ("--reference-rate", str(reference_rate))
     specs = [
         WorkerSpec("preprocess", pre),
-        WorkerSpec("scheduler", ("--policy", policy, "--seed", str(seed))),
+        WorkerSpec("scheduler", sched),
         WorkerSpec("sink", tuple(sink_args)),
     ]
     for sid in topology.server_ids:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cdio_stream.errors import MessageError
+from cdio_stream.feedback import ReferencePlan
 from cdio_stream.messages import Assignment, Result, Task, decode_result, decode_task
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
@@ -64,6 +65,7 @@ class SchedulerStage:
         max_pending: int = 100_000,
         max_done: int = 20_000,
         smoothing: float = 0.2,
+        reference: ReferencePlan | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         unknown = set(policy.server_ids) - set(topology.server_ids)
@@ -74,6 +76,7 @@ class SchedulerStage:
         self.max_pending = max_pending
         self.max_done = max_done
         self.smoothing = smoothing
+        self.reference = reference  # reference sampling and judging (cdio_stream.feedback); None: off
         self.clock = clock
         self.pending: OrderedDict[str, PendingTask] = OrderedDict()
         # Answered tasks, newest last (bounded): task id -> (server id, source). Redelivered
@@ -112,7 +115,9 @@ class SchedulerStage:
             )
             for t in tasks
         ]
-        decisions = self.policy.assign(slot, self.system_state(now))
+        state = self.system_state(now)
+        decisions = self.policy.assign(slot, state)
+        load = {s.server_id: float(s.queue_length) for s in state.servers}
         by_id = {t.task_id: t for t in tasks}
         assignments = []
         for d in decisions:
@@ -123,9 +128,20 @@ class SchedulerStage:
             info = dict(d.info)
             if d.quality != 1.0:
                 info["quality"] = d.quality
+            shadow = None
+            if self.reference is not None:
+                context = str(info.get("context", "-"))
+                shadow = self.reference.shadow_for(task.frame.meta.stream_id, context, d.server_id, load)
+                if shadow is not None:
+                    load[shadow] = load.get(shadow, 0.0) + 1.0
             assignments.append(
                 Assignment(
-                    task=task, server_id=d.server_id, policy=self.policy.name, decision=info, assigned_at=now
+                    task=task,
+                    server_id=d.server_id,
+                    policy=self.policy.name,
+                    decision=info,
+                    assigned_at=now,
+                    shadow_server=shadow,
                 )
             )
         self.decisions += len(decisions)
@@ -256,12 +272,15 @@ class SchedulerStage:
         while len(self.done) > self.max_done:
             self.done.popitem(last=False)
         t = result.timings
+        acc_p, other = self._reference_terms(result, pending.a_req)
         self.policy.feedback(
             [
                 Feedback.measured(
                     result.task_id,
                     result.server_id,
                     accuracy=result.accuracy,
+                    acc_p=acc_p,
+                    other_accuracy=other,
                     a_req=pending.a_req,
                     d_req=pending.d_req,
                     preprocess_s=t.preprocess,
@@ -280,6 +299,20 @@ class SchedulerStage:
         if t.transmission > 0:
             self._smooth(self._rate_bps, result.server_id, result.payload_bytes * 8 / t.transmission)
         return result
+
+    def _reference_terms(self, result: Result, a_req: float) -> tuple[float | None, tuple]:
+        """P(C1 met) of a reference-judged result, and the other tier's outcome of a sampled task."""
+        ref = result.reference
+        if ref is None:
+            return None, ()
+        if result.accuracy_source == "reference" and ref.agreement is not None and self.reference is not None:
+            c = result.features.complexity if result.features is not None else None
+            j = self.reference.judged(result.model, ref.agreement, a_req, c)
+            return j.served_p, ((j.other_model, j.other_accuracy, j.other_p),)
+        other = ref.cloud_accuracy if result.tier == "edge" else ref.edge_accuracy
+        if result.accuracy_source == "truth" and other is not None:  # both tiers scored on ground truth
+            return None, ((ref.model, other, float(other >= a_req)),)
+        return None, ()
 
     def _smooth(self, table: dict[str, float], key: str, value: float) -> None:
         old = table.get(key)
@@ -304,6 +337,7 @@ class SchedulerStage:
             "output_ends": self.output_ends,
             "service_s": self._service_s,
             "rate_bps": self._rate_bps,
+            "reference_sampler": None if self.reference is None else self.reference.sampler.state(),
         }
         policy = np.frombuffer(self.policy.state_bytes(), dtype=np.uint8)
         return encode_state(header, {"policy": policy})
@@ -327,6 +361,8 @@ class SchedulerStage:
         self.output_ends = dict(header["output_ends"])
         self._service_s = dict(header["service_s"])
         self._rate_bps = dict(header["rate_bps"])
+        if self.reference is not None and header.get("reference_sampler"):
+            self.reference.sampler.load_state(header["reference_sampler"])
 
     def stats(self) -> dict[str, int]:
         return {

@@ -123,7 +123,36 @@ PROFILE_POLICIES = ("dao", "sniper", "javp")
 LIVE_ACCURACY_PRIOR = {"edge": 13.3, "cloud": 37.7}
 
 
-def build_scheduler(settings: Settings, topology: Topology, policy_name: str, seed: int = 0):
+def reference_server_of(topology: Topology, reference_server: str | None) -> str:
+    """The server whose model is the reference: as given, else the first cloud server."""
+    if reference_server is None:
+        reference_server = next((s.id for s in topology.servers if s.tier == "cloud"), None)
+    if reference_server not in topology.server_ids:
+        raise ConfigError(f"reference server {reference_server!r} is not a server in topics.yaml")
+    return reference_server
+
+
+def build_judge(topology: Topology, reference_server: str | None, models_file: Path | None = None):
+    """The reference model's judge, its prior from the model card (cdio_stream.calibration)."""
+    from cdio_stream.calibration import reference_judge
+    from cdio_stream.inference.registry import default_registry, load_registry
+
+    registry = load_registry(models_file) if models_file else default_registry()
+    server = topology.server(reference_server_of(topology, reference_server))
+    return reference_judge(server.model, registry.spec(server.model).weights)
+
+
+def build_scheduler(
+    settings: Settings,
+    topology: Topology,
+    policy_name: str,
+    seed: int = 0,
+    *,
+    reference_rate: float = 0.05,
+    reference_server: str | None = None,
+    models_file: Path | None = None,
+):
+    from cdio_stream.feedback import ReferencePlan, ReferenceSampler
     from cdio_stream.kafka.state_store import KafkaStateStore
     from cdio_stream.pipeline.scheduler import SchedulerStage
     from cdio_stream.policy.registry import make_policy
@@ -135,7 +164,14 @@ def build_scheduler(settings: Settings, topology: Topology, policy_name: str, se
         params["accuracy_prior"] = {s.id: LIVE_ACCURACY_PRIOR[s.tier] for s in topology.servers}
     policy = make_policy(policy_name, list(topology.servers), seed=seed, **params)
     store = KafkaStateStore(settings.bootstrap or "", topology.scheduler_state.name)
-    return SchedulerStage(policy, topology), store
+    reference = None
+    if reference_rate > 0:
+        judge = build_judge(topology, reference_server, models_file)
+        sampler = ReferenceSampler(reference_rate, seed=seed)
+        reference = ReferencePlan(topology.servers, judge, sampler, reference_server_of(topology, reference_server))
+        log.info("reference feedback: rate %.3f, reference %s (%s)", reference_rate, reference.reference.id,
+                 judge.reference_model)  # fmt: skip
+    return SchedulerStage(policy, topology, reference=reference), store
 
 
 @dataclass(frozen=True)
@@ -146,6 +182,7 @@ class InferenceOptions:
     link_seed: int = 0
     device: str = "cpu"
     models_file: Path | None = None  # extra model registry YAML
+    reference_server: str | None = None  # whose model is the reference (default: the first cloud server)
 
 
 def build_inference(settings: Settings, topology: Topology, opts: InferenceOptions):
@@ -165,8 +202,19 @@ def build_inference(settings: Settings, topology: Topology, opts: InferenceOptio
         from cdio_stream.data.detrac import DetracDataset
 
         ground_truth = DetracDataset(opts.dataset)
+    try:
+        judge = build_judge(topology, opts.reference_server, opts.models_file)
+    except ConfigError as exc:  # this server can still serve; shadow runs sent here get dead-lettered
+        log.warning("no reference judge, shadow runs cannot be judged here: %s", exc)
+        judge = None
     return InferenceStage(
-        server, detector, device, link, ground_truth=ground_truth, max_frame_bytes=topology.max_frame_bytes
+        server,
+        detector,
+        device,
+        link,
+        ground_truth=ground_truth,
+        judge=judge,
+        max_frame_bytes=topology.max_frame_bytes,
     )
 
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cdio_stream.errors import ConfigError, DatasetError
-from cdio_stream.feedback import ReferenceJudge, ReferenceSampler, simulated_agreement
+from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler, simulated_agreement
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
 from cdio_stream.policy.hindsight import Truth
 from cdio_stream.sim.metrics import Metrics, TaskRecord, summarize
@@ -178,7 +178,10 @@ class Simulator:
         events: list[tuple[float, int, Feedback]] = []
         records: list[TaskRecord] = []
         seq = 0
-        sampler = ReferenceSampler(self.reference_rate, max_se=self.reference_max_se, seed=policy.seed)
+        plan = None
+        if self.feedback == "reference":
+            sampler = ReferenceSampler(self.reference_rate, max_se=self.reference_max_se, seed=policy.seed)
+            plan = ReferencePlan(self.servers, self.judge, sampler, ids[self._ref_j])
         slot_of = [int((t.arrival_time + self.preprocess_s) // self.slot_s) for t in tasks]
         start = 0
         while start < len(tasks):
@@ -209,11 +212,12 @@ class Simulator:
                 arrives = rec.finished_s
                 if self.feedback == "none":
                     rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
-                elif self.feedback == "reference":
-                    key = f"{d.info.get('context', '-')}|{self.servers[j].model}"
-                    if sampler.sample(task.stream_id, key):
-                        k = self._shadow_server(j, server_free)
-                        done, fb = self._reference_run(task, rec, fb, k, now, link_free, server_free)
+                elif plan is not None:
+                    load = dict(zip(ids, server_free, strict=True))
+                    shadow = plan.shadow_for(task.stream_id, str(d.info.get("context", "-")), ids[j], load)
+                    if shadow is not None:
+                        k = index[shadow]
+                        done, fb = self._reference_run(plan, task, rec, fb, k, now, link_free, server_free)
                         running[k].append(done)
                         arrives = max(arrives, done)
                     else:
@@ -275,17 +279,8 @@ class Simulator:
         )  # fmt: skip
         return rec, fb, rate
 
-    def _shadow_server(self, j: int, server_free: list[float]) -> int:
-        """Where a sampled task's second run goes: the reference server, or for a task served
-        by the reference model, the server of the other tier that is free first."""
-        ref_model = self.servers[self._ref_j].model
-        if self.servers[j].model != ref_model:
-            return self._ref_j
-        others = [k for k, s in enumerate(self.servers) if s.model != ref_model]
-        return min(others, key=lambda k: (server_free[k], k))
-
-    def _reference_run(self, task: SlotTask, rec: TaskRecord, fb: Feedback, k: int, now: float,
-                       link_free: list[float], server_free: list[float]) -> tuple[float, Feedback]:  # fmt: skip
+    def _reference_run(self, plan: ReferencePlan, task: SlotTask, rec: TaskRecord, fb: Feedback, k: int,
+                       now: float, link_free: list[float], server_free: list[float]) -> tuple[float, Feedback]:  # fmt: skip
         """Run ``task`` a second time on server ``k``, judge the served result against the
         reference, and return when the shadow run ends and the feedback the policy gets."""
         i = self._row[task.task_id]
@@ -295,17 +290,14 @@ class Simulator:
         rec.ref_compute_tflop = compute_consumption(dev, inference)
         rec.ref_payload_bytes = task.payload_bytes
         rec.ref_energy_j = task_energy(dev, inference, idle, sending).total_j
-        served_is_ref = rec.model == self.judge.reference_model
-        other_model = self.servers[k].model
         other_truth = float(self._acc[i, k])
-        ref_truth = rec.accuracy if served_is_ref else other_truth
-        cheap_truth = other_truth if served_is_ref else rec.accuracy
-        agreement = simulated_agreement(cheap_truth, ref_truth)
-        c, a_req, judge = task.complexity, task.a_req, self.judge
-        cheap = (judge.credit(agreement, c), judge.success_p(agreement, a_req, c))
-        ref = (judge.credit(None, c), judge.success_p(None, a_req, c))
-        (served, served_p), other = (ref, cheap) if served_is_ref else (cheap, ref)
+        if rec.model == plan.reference.model:
+            agreement = simulated_agreement(other_truth, rec.accuracy)
+        else:
+            agreement = simulated_agreement(rec.accuracy, other_truth)
+        judged = plan.judged(rec.model, agreement, task.a_req, task.complexity)
         rec.accuracy_source = "reference"
-        fb = replace(fb, accuracy=served, acc_ok=served >= a_req, acc_p=served_p,
-                     other_accuracy=((other_model, *other),))  # fmt: skip
+        fb = replace(fb, accuracy=judged.served_accuracy, acc_ok=judged.served_accuracy >= task.a_req,
+                     acc_p=judged.served_p,
+                     other_accuracy=((judged.other_model, judged.other_accuracy, judged.other_p),))  # fmt: skip
         return begins + inference, fb

@@ -1,0 +1,82 @@
+"""Reference feedback as the scheduler (live or simulated) runs it: who shadows, what it tells.
+
+:class:`ReferencePlan` ties a :class:`~.sampler.ReferenceSampler` (which tasks) to the
+deployment (where their second run goes) and to a :class:`~.judge.ReferenceJudge` (what
+the two runs are worth to the bandit):
+
+* a sampled task served by a non-reference model runs again on the reference server;
+  one served by the reference model runs again on the least-loaded server of another
+  model (the cheap edge run gives RPP its edge-tier outcome);
+* judged results give the bandit, for the served and for the other model, the credited
+  accuracy and P(C1 met) under the reference's prior; with ground truth, the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cdio_stream.errors import ConfigError
+from cdio_stream.feedback.judge import ReferenceJudge
+from cdio_stream.feedback.sampler import ReferenceSampler
+from cdio_stream.topology import ServerSpec
+
+__all__ = ["Judged", "ReferencePlan"]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What one reference-sampled task tells about both models on its frame."""
+
+    served_accuracy: float
+    served_p: float  # P(served accuracy >= A^q)
+    other_model: str
+    other_accuracy: float
+    other_p: float
+
+
+class ReferencePlan:
+    def __init__(
+        self,
+        servers: Sequence[ServerSpec],
+        judge: ReferenceJudge,
+        sampler: ReferenceSampler,
+        reference_server: str | None = None,
+    ) -> None:
+        self.servers = tuple(servers)
+        by_id = {s.id: s for s in self.servers}
+        if reference_server is None:
+            reference_server = next((s.id for s in self.servers if s.tier == "cloud"), None)
+        if reference_server not in by_id:
+            raise ConfigError(f"reference server {reference_server!r} is not one of {sorted(by_id)}")
+        self.reference = by_id[reference_server]
+        if judge.reference_model != self.reference.model:
+            raise ConfigError(
+                f"the reference prior is for model {judge.reference_model!r}, "
+                f"reference server {reference_server!r} runs {self.reference.model!r}"
+            )
+        self.others = [s for s in self.servers if s.model != self.reference.model]
+        if not self.others:
+            raise ConfigError("reference feedback needs a server that runs another model than the reference")
+        self.judge, self.sampler = judge, sampler
+        self._model = {s.id: s.model for s in self.servers}
+
+    def shadow_for(self, stream_id: str, context: str, server_id: str, load: Mapping[str, float]) -> str | None:
+        """The server that runs this task a second time, or None when it is not sampled."""
+        if not self.sampler.sample(stream_id, f"{context}|{self._model[server_id]}"):
+            return None
+        if self._model[server_id] != self.reference.model:
+            return self.reference.id
+        return min(self.others, key=lambda s: (load.get(s.id, 0.0), s.id)).id
+
+    def judged(
+        self, served_model: str, agreement: float, a_req: float, complexity: float | None
+    ) -> Judged:
+        """Credit both models from the non-reference model's agreement with the reference."""
+        j = self.judge
+        cheap = (j.credit(agreement, complexity), j.success_p(agreement, a_req, complexity))
+        ref = (j.credit(None, complexity), j.success_p(None, a_req, complexity))
+        if served_model == self.reference.model:
+            other = self.others[0].model
+            return Judged(ref[0], ref[1], other, *cheap)
+        return Judged(cheap[0], cheap[1], self.reference.model, *ref)
