@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdio_stream.data.classes import DETRAC_CLASSES
-from cdio_stream.messages import Result
+from cdio_stream.messages import ACCURACY_SOURCES, Result
 from cdio_stream.pipeline.metrics import LiveMetrics
 from cdio_stream.topology import ServerSpec
 
@@ -160,6 +160,8 @@ class DashboardView:
         span = max(min(self.window_s, now - self.started_at), 1e-9)
         m = self.metrics
         summary = {k: _finite(v) for k, v in m.summary().items()}
+        for src in ACCURACY_SOURCES:  # the page shows them together, as accuracy_sources
+            summary.pop(f"accuracy_from_{src}")
         wan_window = sum(s.payload_bytes for s in self._window if s.tier == "cloud")
         return {
             "v": SCHEMA_VERSION,

@@ -61,7 +61,9 @@ class ReferencePlan:
         self.judge, self.sampler = judge, sampler
         self._model = {s.id: s.model for s in self.servers}
 
-    def shadow_for(self, stream_id: str, context: str, server_id: str, load: Mapping[str, float]) -> str | None:
+    def shadow_for(
+        self, stream_id: str, context: str, server_id: str, load: Mapping[str, float]
+    ) -> str | None:
         """The server that runs this task a second time, or None when it is not sampled."""
         if not self.sampler.sample(stream_id, f"{context}|{self._model[server_id]}"):
             return None
@@ -69,9 +71,7 @@ class ReferencePlan:
             return self.reference.id
         return min(self.others, key=lambda s: (load.get(s.id, 0.0), s.id)).id
 
-    def judged(
-        self, served_model: str, agreement: float, a_req: float, complexity: float | None
-    ) -> Judged:
+    def judged(self, served_model: str, agreement: float, a_req: float, complexity: float | None) -> Judged:
         """Credit both models from the non-reference model's agreement with the reference."""
         j = self.judge
         cheap = (j.credit(agreement, complexity), j.success_p(agreement, a_req, complexity))

@@ -5,6 +5,11 @@ accuracy requirement when accuracy >= A^q and its delay requirement when the end
 delay (preprocess + queue + transmission + inference) <= D^q. Compute (TFLOP), bandwidth
 (bits/s while sending) and energy (J) are per-task means, as in paper 4.2.3-4.2.5.
 
+Every result says where its accuracy came from (``truth``, ``reference`` or ``none``); the
+metrics give the share of each, and the accuracy figures are over results with any
+accuracy. The shadow runs of reference-sampled tasks are *overhead*: their compute, uplink
+bytes and energy are summed apart (``reference_*``), not into the tasks' own consumption.
+
 Each task counts once (results are delivered at least once: a restarted inference worker
 may publish a task's result again), results naming a server outside the topology are
 rejected, and the sink worker snapshots its metrics with the input positions they include
@@ -22,7 +27,7 @@ import numpy as np
 
 from cdio_stream.errors import MessageError
 from cdio_stream.formatting import fmt
-from cdio_stream.messages import Result, decode_result
+from cdio_stream.messages import ACCURACY_SOURCES, Result, decode_result
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.policy.codec import decode_state, encode_state
 
@@ -56,6 +61,10 @@ class LiveMetrics:
         self.task_ids: set[str] = set()
         self._seen_order: deque[str] = deque()  # task_ids, oldest first, for the bound
         self.duplicates = 0
+        self.sources: Counter[str] = Counter()  # accuracy_source -> results
+        self._ref_compute = 0.0
+        self._ref_bytes = 0
+        self._ref_energy = 0.0
         self.positions = InputPositions()  # results records these metrics include
 
     def add_encoded(self, value: bytes | None) -> Result:
@@ -91,10 +100,15 @@ class LiveMetrics:
         self._compute += r.costs.compute
         self._bandwidth += r.costs.bandwidth
         self._energy += r.costs.energy
+        self.sources[r.accuracy_source] += 1
+        if r.reference is not None:
+            self._ref_compute += r.reference.costs.compute
+            self._ref_bytes += r.reference.payload_bytes
+            self._ref_energy += r.reference.costs.energy
         return True
 
     _SCALARS = ("count", "_acc_sum", "_acc_n", "_acc_ok", "_delay_ok", "_delay_sum", "_compute",
-                "_bandwidth", "_energy", "duplicates")  # fmt: skip
+                "_bandwidth", "_energy", "duplicates", "_ref_compute", "_ref_bytes", "_ref_energy")  # fmt: skip
 
     def snapshot(self) -> bytes:
         """Everything counted so far and the input positions it includes."""
@@ -103,6 +117,7 @@ class LiveMetrics:
             **{k: getattr(self, k) for k in self._SCALARS},
             "per_server": dict(self.per_server),
             "per_tier": dict(self.per_tier),
+            "sources": dict(self.sources),
             "seen": list(self._seen_order),
             "positions": self.positions.to_dict(),
         }
@@ -114,7 +129,8 @@ class LiveMetrics:
         if header.get("v") != SNAPSHOT_VERSION:
             raise MessageError(f"sink snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
         for k in self._SCALARS:
-            setattr(self, k, header[k])
+            setattr(self, k, header.get(k, 0))  # reference totals are absent from older snapshots
+        self.sources = Counter(header.get("sources", {}))
         self.per_server = Counter(header["per_server"])
         self.per_tier = Counter(header["per_tier"])
         self._seen_order = deque(header["seen"])
@@ -136,6 +152,11 @@ class LiveMetrics:
             "mean_bandwidth_mbps": self._bandwidth / n / 1e6,
             "mean_energy_j": self._energy / n,
             "edge_share": self.per_tier["edge"] / n,
+            **{f"accuracy_from_{src}": self.sources[src] / n for src in ACCURACY_SOURCES},
+            "reference_compute_tflop": self._ref_compute / n,
+            "reference_compute_overhead": self._ref_compute / self._compute if self._compute else 0.0,
+            "reference_uplink_kb": self._ref_bytes / n / 1e3,
+            "reference_energy_j": self._ref_energy / n,
         }
         return out
 
@@ -171,6 +192,16 @@ class LiveMetrics:
             ("bandwidth consumption (Mbps)", fmt(s["mean_bandwidth_mbps"], ".1f")),
             ("energy (J/task)", fmt(s["mean_energy_j"], ".3f")),
             ("tasks on edge", fmt(s["edge_share"], ".1%")),
+            (
+                "accuracy from truth / reference / none",
+                " / ".join(fmt(s[f"accuracy_from_{src}"], ".1%") for src in ACCURACY_SOURCES),
+            ),
+            (
+                "reference overhead (per task)",
+                f"+{fmt(s['reference_compute_tflop'], '.4f')} TFLOP "
+                f"(+{fmt(s['reference_compute_overhead'], '.1%')} compute), "
+                f"+{fmt(s['reference_uplink_kb'], '.1f')} kB sent, +{fmt(s['reference_energy_j'], '.3f')} J",
+            ),
         ]
         rows += [(f"  on {sid}", str(n)) for sid, n in sorted(self.per_server.items())]
         rows += [

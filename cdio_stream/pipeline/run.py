@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from cdio_stream.errors import CdioError
+from cdio_stream.messages import Result
 from cdio_stream.pipeline.dead_letter import DeadLetter, read_dead_letter
 from cdio_stream.pipeline.launcher import WorkerSpec
 from cdio_stream.pipeline.metrics import LiveMetrics
@@ -62,6 +63,8 @@ class ResultCollector:
     topology: Topology
     metrics: LiveMetrics = field(default_factory=LiveMetrics)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    keep_results: bool = False  # also keep every decoded result in ``results`` (tests)
+    results: list[Result] = field(default_factory=list)
 
     async def collect(
         self,
@@ -106,7 +109,9 @@ class ResultCollector:
                         if tp.topic == self.topology.dead_letter.name:
                             self.dead_letters.append(read_dead_letter(rec.headers))
                         else:
-                            self.metrics.add_encoded(rec.value)
+                            result = self.metrics.add_encoded(rec.value)
+                            if self.keep_results:
+                                self.results.append(result)
                 if batch and on_progress is not None:
                     on_progress(self)
         finally:

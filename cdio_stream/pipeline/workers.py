@@ -168,7 +168,9 @@ def build_scheduler(
     if reference_rate > 0:
         judge = build_judge(topology, reference_server, models_file)
         sampler = ReferenceSampler(reference_rate, seed=seed)
-        reference = ReferencePlan(topology.servers, judge, sampler, reference_server_of(topology, reference_server))
+        reference = ReferencePlan(
+            topology.servers, judge, sampler, reference_server_of(topology, reference_server)
+        )
         log.info("reference feedback: rate %.3f, reference %s (%s)", reference_rate, reference.reference.id,
                  judge.reference_model)  # fmt: skip
     return SchedulerStage(policy, topology, reference=reference), store

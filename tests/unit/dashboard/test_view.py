@@ -28,7 +28,12 @@ class TestRun:
         run = view.snapshot()["run"]
         summary = metrics.summary()
         for key, value in summary.items():
-            assert run[key] == pytest.approx(value), key
+            if key.startswith("accuracy_from_"):  # shown together, as the shares of each source
+                assert run["accuracy_sources"].get(key.removeprefix("accuracy_from_"), 0.0) == pytest.approx(
+                    value
+                )
+            else:
+                assert run[key] == pytest.approx(value), key
         assert run["tasks"] == 5
 
     def test_duplicates_are_not_seen_twice(self, view_factory, result_factory):
