@@ -55,7 +55,7 @@ def main() -> None:
             for st in STAGES
         )
         print(
-            f"{label:14s} {s['tasks']:6.0f} {doc['results_per_s']:9.2f} {s['delay_success_rate']:8.1%}  {stages}"
+            f"{label:14s} {s['tasks']:6.0f} {doc['results_per_s']:9.2f} {s['delay_success']:8.1%}  {stages}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(runs, indent=2, allow_nan=True))

@@ -161,7 +161,7 @@ class DashboardView:
         m = self.metrics
         summary = {k: _finite(v) for k, v in m.summary().items()}
         for src in ACCURACY_SOURCES:  # the page shows them together, as accuracy_sources
-            summary.pop(f"accuracy_from_{src}")
+            summary.pop(f"feedback_{src}")
         wan_window = sum(s.payload_bytes for s in self._window if s.tier == "cloud")
         return {
             "v": SCHEMA_VERSION,

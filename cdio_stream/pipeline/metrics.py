@@ -145,18 +145,18 @@ class LiveMetrics:
         out = {
             "tasks": float(self.count),
             "mean_accuracy": self._acc_sum / n_acc if n_acc else float("nan"),
-            "accuracy_success_rate": self._acc_ok / n_acc if n_acc else float("nan"),
-            "delay_success_rate": self._delay_ok / n,
+            "acc_success": self._acc_ok / n_acc if n_acc else float("nan"),
+            "delay_success": self._delay_ok / n,
             "mean_delay_s": self._delay_sum / self.count if self.count else float("nan"),
-            "mean_compute_tflop": self._compute / n,
-            "mean_bandwidth_mbps": self._bandwidth / n / 1e6,
-            "mean_energy_j": self._energy / n,
-            "edge_share": self.per_tier["edge"] / n,
-            **{f"accuracy_from_{src}": self.sources[src] / n for src in ACCURACY_SOURCES},
+            "compute_tflop": self._compute / n,
+            "bandwidth_mbps": self._bandwidth / n / 1e6,
+            "energy_j_per_task": self._energy / n,
+            "cloud_share": self.per_tier["cloud"] / n,
+            **{f"feedback_{src}": self.sources[src] / n for src in ACCURACY_SOURCES},
             "reference_compute_tflop": self._ref_compute / n,
             "reference_compute_overhead": self._ref_compute / self._compute if self._compute else 0.0,
-            "reference_uplink_kb": self._ref_bytes / n / 1e3,
-            "reference_energy_j": self._ref_energy / n,
+            "reference_uplink_bytes": self._ref_bytes / n,
+            "reference_energy_j_per_task": self._ref_energy / n,
         }
         return out
 
@@ -173,10 +173,10 @@ class LiveMetrics:
         s = self.summary()
         return (
             f"tasks={self.count} acc={fmt(s['mean_accuracy'], '.1f')} "
-            f"acc_ok={fmt(s['accuracy_success_rate'], '.2f')} "
-            f"delay_ok={fmt(s['delay_success_rate'], '.2f')} delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
-            f"compute={fmt(s['mean_compute_tflop'], '.3f')}TFLOP bw={fmt(s['mean_bandwidth_mbps'], '.0f')}Mbps "
-            f"energy={fmt(s['mean_energy_j'], '.2f')}J servers={dict(sorted(self.per_server.items()))}"
+            f"acc_ok={fmt(s['acc_success'], '.2f')} "
+            f"delay_ok={fmt(s['delay_success'], '.2f')} delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
+            f"compute={fmt(s['compute_tflop'], '.3f')}TFLOP bw={fmt(s['bandwidth_mbps'], '.0f')}Mbps "
+            f"energy={fmt(s['energy_j_per_task'], '.2f')}J servers={dict(sorted(self.per_server.items()))}"
         )
 
     def table(self) -> str:
@@ -185,22 +185,22 @@ class LiveMetrics:
         rows = [
             ("tasks", f"{self.count}"),
             ("mean accuracy (mAP50, %)", fmt(s["mean_accuracy"], ".2f")),
-            ("accuracy success rate", fmt(s["accuracy_success_rate"], ".1%")),
-            ("delay success rate", fmt(s["delay_success_rate"], ".1%")),
+            ("accuracy success rate", fmt(s["acc_success"], ".1%")),
+            ("delay success rate", fmt(s["delay_success"], ".1%")),
             ("mean delay (ms)", fmt(s["mean_delay_s"], ".1f", 1000)),
-            ("computing consumption (TFLOP/task)", fmt(s["mean_compute_tflop"], ".4f")),
-            ("bandwidth consumption (Mbps)", fmt(s["mean_bandwidth_mbps"], ".1f")),
-            ("energy (J/task)", fmt(s["mean_energy_j"], ".3f")),
-            ("tasks on edge", fmt(s["edge_share"], ".1%")),
+            ("computing consumption (TFLOP/task)", fmt(s["compute_tflop"], ".4f")),
+            ("bandwidth consumption (Mbps)", fmt(s["bandwidth_mbps"], ".1f")),
+            ("energy (J/task)", fmt(s["energy_j_per_task"], ".3f")),
+            ("tasks on cloud", fmt(s["cloud_share"], ".1%")),
             (
                 "accuracy from truth / reference / none",
-                " / ".join(fmt(s[f"accuracy_from_{src}"], ".1%") for src in ACCURACY_SOURCES),
+                " / ".join(fmt(s[f"feedback_{src}"], ".1%") for src in ACCURACY_SOURCES),
             ),
             (
                 "reference overhead (per task)",
                 f"+{fmt(s['reference_compute_tflop'], '.4f')} TFLOP "
                 f"(+{fmt(s['reference_compute_overhead'], '.1%')} compute), "
-                f"+{fmt(s['reference_uplink_kb'], '.1f')} kB sent, +{fmt(s['reference_energy_j'], '.3f')} J",
+                f"+{fmt(s['reference_uplink_bytes'], '.1f', 1e-3)} kB sent, +{fmt(s['reference_energy_j_per_task'], '.3f')} J",
             ),
         ]
         rows += [(f"  on {sid}", str(n)) for sid, n in sorted(self.per_server.items())]

@@ -14,7 +14,8 @@ Per base arm the policy keeps, with confidence bounds (:mod:`.arms`):
 * delay: the distribution of the residual D - D_known, keyed by server, where
   D_known = elapsed + max(link backlog + (r+1) * bits / bandwidth, queue delay + r * t_inf)
   is what the system state already tells about a task placed r-th on that server;
-* cost U + phi * B (TFLOP + phi * Mbps), a mean with a lower confidence bound.
+* cost U + phi * B (TFLOP + phi * WAN Mbit, :func:`~cdio_stream.system.cost.objective_cost`),
+  a mean with a lower confidence bound.
 
 The oracle (:mod:`.slot_oracle`) minimises, over the position-expanded assignment,
 cost_lcb + lambda_acc * (1 - P(A >= A^q)) + lambda_delay * (1 - P(D <= D^q)) with optimistic
@@ -40,6 +41,7 @@ from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, Slot
 from cdio_stream.policy.context import ContextSpace
 from cdio_stream.policy.reward import expected_penalty
 from cdio_stream.policy.slot_oracle import columns, dispatch_order, solve_columns
+from cdio_stream.system.cost import DEFAULT_PHI, objective_cost, wan_megabits
 from cdio_stream.system.network import NOMINAL_BPS
 
 __all__ = ["CdcoPolicy"]
@@ -50,7 +52,7 @@ _TIE_BREAK = 1e-6
 class CdcoPolicy(Policy):
     """The CDCO bandit; ``make_policy("cdio")`` and ``make_policy("cdco-only")`` configure it.
 
-    Hyperparameters: ``phi`` weighs bandwidth (Mbps) against compute (TFLOP) in the cost;
+    Hyperparameters: ``phi`` weighs WAN megabits against compute (TFLOP) in the cost;
     ``lambda_acc`` / ``lambda_delay`` are the penalties of a missed C1 / C2 in units of the
     largest observed cost (4: a violation is worth four times the costliest placement);
     ``explore`` scales the confidence radii; ``discount`` < 1 forgets old outcomes per arm;
@@ -70,7 +72,7 @@ class CdcoPolicy(Policy):
         name: str = "cdio",
         use_preference: bool = True,
         init_by_preference: bool = True,
-        phi: float = 0.005,
+        phi: float = DEFAULT_PHI,
         lambda_acc: float = 4.0,
         lambda_delay: float = 4.0,
         explore: float = 0.3,
@@ -328,7 +330,9 @@ class CdcoPolicy(Policy):
                     self.accuracy.update(c * self._n_models + k, acc)
                     self.success.update(c * self._n_models + k, p_ok)
             self.delay.update(j, residual)
-            cost = fb.compute_tflop + self.phi * fb.bandwidth_bps / 1e6
+            cost = objective_cost(
+                fb.compute_tflop, wan_megabits(self.servers[j].tier, fb.payload_bytes), self.phi
+            )
             if cost > self.cost_scale:
                 self.cost_scale = cost
                 self.cost.set_time(self.cost.log_t, cost)

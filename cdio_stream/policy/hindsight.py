@@ -21,6 +21,7 @@ from cdio_stream.errors import ConfigError
 from cdio_stream.policy.base import Decision, Policy, ServerSpec, SlotTask, SystemState
 from cdio_stream.policy.reward import expected_penalty
 from cdio_stream.policy.slot_oracle import FORBIDDEN, dispatch_order, solve_slot
+from cdio_stream.system.cost import DEFAULT_PHI, objective_cost
 
 __all__ = ["Truth", "HindsightOraclePolicy"]
 
@@ -32,7 +33,8 @@ class Truth:
     serialisation_s: float  # bytes * 8 / current link rate
     latency_s: float  # link latency
     compute_tflop: float
-    bandwidth_bps: float
+    bandwidth_bps: float  # the paper's per-task figure (bits / transmission time)
+    wan_mbit: float  # megabits it would put on the WAN uplink (the objective's B)
 
 
 TruthFn = Callable[[SlotTask, ServerSpec, float], Truth]
@@ -46,7 +48,7 @@ class HindsightOraclePolicy(Policy):
         servers: Sequence[ServerSpec],
         *,
         truth: TruthFn | None = None,
-        phi: float = 0.005,
+        phi: float = DEFAULT_PHI,
         lambda_acc: float = 4.0,
         lambda_delay: float = 4.0,
         seed: int = 0,
@@ -78,7 +80,7 @@ class HindsightOraclePolicy(Policy):
                     tr.serialisation_s,
                     tr.latency_s,
                 )
-                cost[i, j] = tr.compute_tflop + self.phi * tr.bandwidth_bps / 1e6
+                cost[i, j] = objective_cost(tr.compute_tflop, tr.wan_mbit, self.phi)
         self.cost_scale = max(self.cost_scale, float(cost.max()))
         sts = [state.server(sid) for sid in self.server_ids]
         mean_inf = inf.mean(axis=0)

@@ -28,6 +28,7 @@ from cdio_stream.policy.base import Feedback, Policy, ServerSpec, ServerState, S
 from cdio_stream.policy.context import ContextSpace
 from cdio_stream.policy.reward import approx_regret, expected_penalty
 from cdio_stream.policy.slot_oracle import solve_slot
+from cdio_stream.system.cost import DEFAULT_PHI, compute_consumption, objective_cost, wan_megabits
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.trace import TraceFrame
 
@@ -62,7 +63,7 @@ class StationaryEnv:
         elapsed_s: float = 0.03,
         latency_s: float = 0.01,
         payload_bytes: int = 100_000,
-        phi: float = 0.005,
+        phi: float = DEFAULT_PHI,
         lambda_acc: float = 4.0,
         lambda_delay: float = 4.0,
         profiles: Profiles | None = None,
@@ -83,9 +84,11 @@ class StationaryEnv:
         models = [s.model for s in self.servers]
         self.acc = np.array([[f.accuracy[m] for m in models] for f in self.frames])  # (F, M)
         self.service = np.array([profiles.inference_time(s.model, s.device) for s in self.servers])
-        tflops = np.array([profiles.device(s.device).fp16_tflops for s in self.servers])
-        bandwidth = payload_bytes * 8.0 / (payload_bytes * 8.0 / 300e6 + latency_s)
-        self.cost = tflops * self.service + phi * bandwidth / 1e6
+        self.compute = np.array([compute_consumption(profiles.device(s.device), t)
+                                 for s, t in zip(self.servers, self.service, strict=True)])  # fmt: skip
+        # The same objective cost the policies learn from their feedback.
+        self.cost = np.array([objective_cost(u, wan_megabits(s.tier, payload_bytes), phi)
+                              for s, u in zip(self.servers, self.compute, strict=True)])  # fmt: skip
         self.cost_norm = self.cost / self.cost.max()
         self.p_success = self._true_success()
         self.t = 0
@@ -170,7 +173,7 @@ def run_regret(policy: Policy, env: StationaryEnv, slots: int, *, alpha: float =
             feedback.append(Feedback.measured(
                 d.task_id, d.server_id, accuracy=acc, a_req=tasks[i].a_req, d_req=tasks[i].d_req,
                 queue_s=env.elapsed_s + r * env.service[j], transmission_s=env.latency_s,
-                inference_s=float(env.service[j]), compute_tflop=float(env.cost[j]), bandwidth_bps=0.0,
+                inference_s=float(env.service[j]), compute_tflop=float(env.compute[j]), bandwidth_bps=0.0,
                 payload_bytes=env.payload_bytes,
             ))  # fmt: skip
         chosen[t] = total

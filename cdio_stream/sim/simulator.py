@@ -48,16 +48,17 @@ import numpy as np
 
 from cdio_stream.errors import ConfigError, DatasetError
 from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler, simulated_agreement
+from cdio_stream.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
 from cdio_stream.policy.hindsight import Truth
-from cdio_stream.sim.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.sim.workload import WorkloadConfig, build_tasks
 from cdio_stream.system.cost import (
     bandwidth_consumption,
     compute_consumption,
     scaled_accuracy,
     scaled_payload,
-    task_energy,
+    task_costs,
+    wan_megabits,
 )
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import Profiles, default_profiles
@@ -160,8 +161,9 @@ class Simulator:
             inference_s=float(inf),
             serialisation_s=sending,
             latency_s=link.latency_s,
-            compute_tflop=dev.fp16_tflops * float(inf),
-            bandwidth_bps=task.payload_bytes * 8.0 / tx,
+            compute_tflop=compute_consumption(dev, float(inf)),
+            bandwidth_bps=bandwidth_consumption(task.payload_bytes, tx),
+            wan_mbit=wan_megabits(server.tier, task.payload_bytes),
         )
 
     # ------------------------------------------------------------------ run
@@ -240,7 +242,7 @@ class Simulator:
         link = self.links[j]
         tx_start = max(now, link_free[j])
         rate = link.rate_at(tx_start)
-        sending = nbytes * 8.0 / rate
+        sending = link.serialisation_time(nbytes, tx_start)
         link_free[j] = tx_start + sending
         arrives = tx_start + sending + link.latency_s
         begins = max(arrives, server_free[j])
@@ -265,9 +267,8 @@ class Simulator:
         queue = (now - ready) + (tx_start - now) + (begins - arrives)
         transmission = sending + link.latency_s
         total = finished - task.arrival_time
-        compute = compute_consumption(dev, inference)
-        bandwidth = bandwidth_consumption(nbytes, transmission)
-        energy = task_energy(dev, inference, idle, sending).total_j
+        costs = task_costs(dev, inference, idle, nbytes, transmission, sending)
+        compute, bandwidth, energy = costs.compute_tflop, costs.bandwidth_bps, costs.energy.total_j
         acc_ok, delay_ok = accuracy >= task.a_req, total <= task.d_req
         fb = Feedback(task.task_id, server.id, accuracy, self.preprocess_s, queue, transmission, inference, total,
                       compute, bandwidth, energy, nbytes, acc_ok, delay_ok)  # fmt: skip
@@ -287,9 +288,12 @@ class Simulator:
         dev = self._devices[k]
         _, _, sending, _, begins, inference, idle = self._execute(i, k, task.payload_bytes, now, link_free,
                                                                   server_free)  # fmt: skip
-        rec.ref_compute_tflop = compute_consumption(dev, inference)
+        costs = task_costs(
+            dev, inference, idle, task.payload_bytes, sending + self.links[k].latency_s, sending
+        )
+        rec.ref_compute_tflop = costs.compute_tflop
         rec.ref_payload_bytes = task.payload_bytes
-        rec.ref_energy_j = task_energy(dev, inference, idle, sending).total_j
+        rec.ref_energy_j = costs.energy.total_j
         other_truth = float(self._acc[i, k])
         if rec.model == plan.reference.model:
             agreement = simulated_agreement(other_truth, rec.accuracy)

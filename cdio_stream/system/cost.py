@@ -8,6 +8,14 @@
   A server's idle time is charged to the task that ends the idle gap; the simulator adds
   the idle tail after each server's last task when it sums a run.
 
+The objective's cost of a task (eq. 8's U + phi B, used by every policy that weighs cost
+and by the regret tracker) is :func:`objective_cost`: compute in TFLOP plus ``phi`` times
+the megabits the task put on the WAN uplink (:func:`wan_megabits`; edge nodes are on the
+LAN, so edge tasks cost the WAN nothing). The paper's per-task bandwidth (bits over
+transmission time) is highest on the fastest link, so weighing it would push work to the
+slow link; what the operator pays for, and what contends for the shared uplink, is WAN
+occupancy, so that is what the objective weighs. The paper's figure is still reported.
+
 ``quality`` (a JPEG bitrate scale in (0, 1], used only by DAO) shrinks the payload
 linearly and multiplies accuracy by ``quality ** QUALITY_ACCURACY_EXPONENT``: an
 assumption (about -7 % accuracy at half bitrate), not a measured curve.
@@ -22,7 +30,13 @@ from cdio_stream.system.profiles import DeviceProfile
 
 __all__ = [
     "QUALITY_ACCURACY_EXPONENT",
+    "DEFAULT_PHI",
+    "WAN_TIERS",
     "Energy",
+    "TaskCosts",
+    "task_costs",
+    "wan_megabits",
+    "objective_cost",
     "compute_consumption",
     "bandwidth_consumption",
     "task_energy",
@@ -31,6 +45,10 @@ __all__ = [
 ]
 
 QUALITY_ACCURACY_EXPONENT = 0.1
+# phi of eq. 8, TFLOP per WAN megabit: one 130 kB frame sent to the cloud (about 1 Mbit) then
+# weighs about a third of its A100 compute (2.8 TFLOP for YOLOv5l). A choice, not a measurement.
+DEFAULT_PHI = 1.0
+WAN_TIERS = ("cloud",)  # tiers reached over the WAN uplink; edge nodes sit on the LAN
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,41 @@ def task_energy(device: DeviceProfile, inference_s: float, idle_s: float, sendin
         idle_j=device.idle_power_w * max(idle_s, 0.0),
         transmission_j=device.uplink_tx_power_w * sending_s,
     )
+
+
+@dataclass(frozen=True)
+class TaskCosts:
+    """One task's consumption, as results and records carry it."""
+
+    compute_tflop: float
+    bandwidth_bps: float  # the paper's per-task definition (4.2.4)
+    energy: Energy
+
+
+def task_costs(
+    device: DeviceProfile,
+    inference_s: float,
+    idle_s: float,
+    nbytes: float,
+    transmission_s: float,
+    sending_s: float,
+) -> TaskCosts:
+    """Everything a task consumed; the simulator and the live inference stage both call this."""
+    return TaskCosts(
+        compute_tflop=compute_consumption(device, inference_s),
+        bandwidth_bps=bandwidth_consumption(nbytes, transmission_s),
+        energy=task_energy(device, inference_s, idle_s, sending_s),
+    )
+
+
+def wan_megabits(tier: str, nbytes: float) -> float:
+    """Megabits a task sent to a server of ``tier`` puts on the WAN uplink (0 on the LAN)."""
+    return nbytes * 8.0 / 1e6 if tier in WAN_TIERS else 0.0
+
+
+def objective_cost(compute_tflop: float, wan_mbit: float, phi: float) -> float:
+    """Eq. 8's per-task cost U + phi B: TFLOP plus phi x WAN megabits (see module docstring)."""
+    return compute_tflop + phi * wan_mbit
 
 
 def _check_quality(quality: float) -> None:

@@ -208,13 +208,13 @@ def assert_shown(text: str, expected: float, what: str) -> None:
 RUN_FIGURES = {
     "tasks": ("cdio_tasks", 1),
     "mean_accuracy": ("cdio_mean_accuracy", 1),
-    "accuracy_success_rate": ("cdio_accuracy_success_rate", 1),
-    "delay_success_rate": ("cdio_delay_success_rate", 1),
+    "acc_success": ("cdio_acc_success", 1),
+    "delay_success": ("cdio_delay_success", 1),
     "mean_delay_s": ("cdio_mean_delay_s", 1000),  # shown in ms
-    "mean_compute_tflop": ("cdio_mean_compute_tflop", 1),
-    "mean_bandwidth_mbps": ("cdio_mean_bandwidth_mbps", 1),
-    "mean_energy_j": ("cdio_mean_energy_j", 1),
-    "edge_share": ("cdio_edge_share", 1),
+    "compute_tflop": ("cdio_compute_tflop", 1),
+    "bandwidth_mbps": ("cdio_bandwidth_mbps", 1),
+    "energy_j_per_task": ("cdio_energy_j_per_task", 1),
+    "cloud_share": ("cdio_cloud_share", 1),
 }
 
 

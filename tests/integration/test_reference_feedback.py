@@ -57,7 +57,7 @@ class TestReferenceFeedback:
             assert r.accuracy == (ref.edge_accuracy if r.tier == "edge" else ref.cloud_accuracy)
             assert ref.costs.compute > 0  # the shadow run's cost, kept apart as overhead
         summary = collector.metrics.summary()
-        assert summary["accuracy_from_reference"] == len(judged) / sent
+        assert summary["feedback_reference"] == len(judged) / sent
         assert summary["reference_compute_tflop"] > 0
         # The bandit's success arms learned from exactly the judged tasks: each updates the
         # (context, model) arm of the model that served it and of the model that shadowed it.

@@ -28,8 +28,8 @@ class TestRun:
         run = view.snapshot()["run"]
         summary = metrics.summary()
         for key, value in summary.items():
-            if key.startswith("accuracy_from_"):  # shown together, as the shares of each source
-                assert run["accuracy_sources"].get(key.removeprefix("accuracy_from_"), 0.0) == pytest.approx(
+            if key.startswith("feedback_"):  # shown together, as the shares of each source
+                assert run["accuracy_sources"].get(key.removeprefix("feedback_"), 0.0) == pytest.approx(
                     value
                 )
             else:

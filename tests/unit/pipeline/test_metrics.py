@@ -38,12 +38,12 @@ class TestLiveMetrics:
         s = m.summary()
         assert s["tasks"] == 4
         assert s["mean_accuracy"] == pytest.approx(200 / 3)
-        assert s["accuracy_success_rate"] == pytest.approx(2 / 3)
-        assert s["delay_success_rate"] == pytest.approx(3 / 4)
+        assert s["acc_success"] == pytest.approx(2 / 3)
+        assert s["delay_success"] == pytest.approx(3 / 4)
         assert s["mean_delay_s"] == pytest.approx(0.25)
-        assert s["mean_compute_tflop"] == 2.0
-        assert s["mean_bandwidth_mbps"] == 8.0
-        assert s["edge_share"] == 0.5
+        assert s["compute_tflop"] == 2.0
+        assert s["bandwidth_mbps"] == 8.0
+        assert s["cloud_share"] == 0.5
         assert m.stage_percentiles()["inference"][0] == pytest.approx(0.2)
         assert "mean delay (ms)" in m.table()
 

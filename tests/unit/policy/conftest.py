@@ -6,6 +6,7 @@ import pytest
 
 from cdio_stream.policy import Feedback, ServerState, SlotTask, SystemState, Truth
 from cdio_stream.system import make_servers
+from cdio_stream.system.cost import wan_megabits
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def fake_truth(task: SlotTask, server, now: float) -> Truth:
     sending = task.payload_bytes * 8 / 300e6
     latency = 0.02 if cloud else 0.001
     return Truth(acc, inference, sending, latency, (312 if cloud else 6) * inference,
-                 task.payload_bytes * 8 / (sending + latency))  # fmt: skip
+                 task.payload_bytes * 8 / (sending + latency), wan_megabits(server.tier, task.payload_bytes))  # fmt: skip
 
 
 @pytest.fixture

@@ -45,3 +45,29 @@ class TestQuality:
             scaled_payload(100, 0.0)
         with pytest.raises(ConfigError):
             scaled_accuracy(50.0, 1.2)
+
+
+class TestObjectiveCost:
+    def test_only_wan_traffic_costs_bandwidth(self):
+        from cdio_stream.system.cost import objective_cost, wan_megabits
+
+        assert wan_megabits("edge", 125_000) == 0.0  # edge nodes are on the LAN
+        assert wan_megabits("cloud", 125_000) == pytest.approx(1.0)
+        assert objective_cost(2.0, 1.0, phi=0.5) == pytest.approx(2.5)
+
+    def test_regret_env_prices_servers_with_the_policies_cost(self):
+        from cdio_stream.policy import ContextSpace
+        from cdio_stream.sim import SyntheticTraceConfig, synthetic_trace
+        from cdio_stream.sim.regret import StationaryEnv
+        from cdio_stream.system import default_profiles, make_servers
+        from cdio_stream.system.cost import compute_consumption, objective_cost, wan_megabits
+
+        servers = make_servers("V1", n_edge=1)
+        trace = synthetic_trace(SyntheticTraceConfig(streams=1, frames=20, seed=0))
+        env = StationaryEnv(
+            trace, servers, ContextSpace((0.5,), (65.0,), True), payload_bytes=50_000, phi=2.0
+        )
+        prof = default_profiles()
+        for j, s in enumerate(servers):
+            u = compute_consumption(prof.device(s.device), prof.inference_time(s.model, s.device))
+            assert env.cost[j] == pytest.approx(objective_cost(u, wan_megabits(s.tier, 50_000), 2.0))

@@ -1,4 +1,10 @@
-"""Per-task records and the paper's summary metrics (4.1.3, 4.2.1-4.2.5)."""
+"""Per-task records and the paper's summary metrics (4.1.3, 4.2.1-4.2.5).
+
+One metrics vocabulary for simulated and live runs: :class:`Metrics` is what the simulator
+summarises, and the live sink's :meth:`cdio_stream.pipeline.metrics.LiveMetrics.summary`
+reports the same quantities under the same names (a subset of these fields), so a
+simulated and a live run of the same frames compare key by key.
+"""
 
 from __future__ import annotations
 
