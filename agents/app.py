@@ -28,6 +28,7 @@ from cdio_stream.messages import (
     RPP_MODEL_KEY,
     decode_assignment,
     encode_assignment,
+    encode_policy_view,
     encode_result,
     encode_rpp_model,
     encode_task,
@@ -62,6 +63,7 @@ class WorkerParts:
     slot_size: int = 16  # scheduler: most tasks decided together
     slot_s: float = 0.05  # scheduler: longest wait to fill a slot
     snapshot_every_s: float = 2.0  # scheduler, sink: how often state is saved (and records acked)
+    policy_view_every_s: float = 2.0  # scheduler: how often its estimates may be published
     log_every: int = 50  # sink: a metrics log line every N results
 
     @property
@@ -140,6 +142,7 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
         _preprocess(app, topology, parts, raw, to_dead_letter)
     elif parts.role == "scheduler":
         _scheduler(app, topology, parts, raw, to_dead_letter)
+        _publish_policy_view(app, topology, parts, raw)
     elif parts.role == "inference":
         _inference(app, topology, parts, raw, to_dead_letter)
     elif parts.role == "trainer":
@@ -324,6 +327,24 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 checkpoint.applied(stream, event)
 
 
+def _publish_policy_view(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict) -> None:
+    """Now and then the policy's running estimates, for the live dashboard; only when it
+    learned something since the last one (the topic keeps the latest per key)."""
+    views = app.topic(topology.policy_view.name, **raw)
+    sched = parts.scheduler
+    last = {"feedbacks": -1}
+
+    @app.timer(interval=parts.policy_view_every_s)
+    async def publish_policy_view() -> None:
+        if sched.feedbacks == last["feedbacks"]:
+            return
+        view = sched.policy_view()
+        if view is None:
+            return
+        last["feedbacks"] = view.feedbacks
+        await views.send(key=b"policy", value=encode_policy_view(view))
+
+
 def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
     stage = parts.inference
     source = app.topic(topology.assignment_topic(stage.server.id).name, **raw)
@@ -489,6 +510,11 @@ def _dashboard(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     async def dashboard_frames(stream):
         async for event in stream.events():
             dash.on_frame(event.value, event.message.headers)
+
+    @app.agent(app.topic(topology.policy_view.name, **raw), name="dashboard-policy-view")
+    async def dashboard_policy_view(stream):
+        async for event in stream.events():
+            dash.on_policy_view(event.value)
 
     @app.agent(dead, name="dashboard-dead-letters")
     async def dashboard_dead_letters(stream):

@@ -38,6 +38,8 @@ __all__ = [
     "Result",
     "RppModel",
     "RPP_MODEL_KEY",
+    "EstimateRow",
+    "PolicyView",
     "encode_frame",
     "decode_frame",
     "encode_task",
@@ -48,6 +50,8 @@ __all__ = [
     "decode_result",
     "encode_rpp_model",
     "decode_rpp_model",
+    "encode_policy_view",
+    "decode_policy_view",
     "check_jpeg",
     "DEFAULT_MAX_FRAME_BYTES",
 ]
@@ -250,6 +254,28 @@ class RppModel:
     published_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class EstimateRow:
+    """One context of a policy's running view: a value (None: never tried) and a count per server."""
+
+    context: str
+    values: tuple[float | None, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """What the scheduler's policy currently believes, published now and then for people
+    watching (the live dashboard); ``what`` names the estimated quantity."""
+
+    policy: str
+    servers: tuple[str, ...]
+    what: str
+    rows: tuple[EstimateRow, ...]
+    feedbacks: int  # results the scheduler has learned from
+    published_at: float
+
+
 # ---------------------------------------------------------------- encoding
 
 
@@ -408,6 +434,41 @@ def decode_rpp_model(value: bytes | None, headers: Any) -> RppModel:
         version=_version(meta, "version"),
         checkpoint=value,
         card=_get(meta, "card", dict),
+        published_at=_num(meta, "published_at"),
+    )
+
+
+def encode_policy_view(view: PolicyView) -> bytes:
+    data = asdict(view)
+    data["rows"] = [[r.context, list(r.values), list(r.counts)] for r in view.rows]
+    return _dumps({"kind": "policy-view", "v": FORMAT_VERSION, **data})
+
+
+def decode_policy_view(value: bytes | None) -> PolicyView:
+    if not value:
+        raise MessageError("policy-view: empty value")
+    meta = _loads(value, "policy-view")
+    _check_kind(meta, "policy-view")
+    servers = _get(meta, "servers", list)
+    if not all(isinstance(s, str) for s in servers):
+        raise MessageError("policy-view: servers must be a list of server ids")
+    rows = []
+    for i, row in enumerate(_get(meta, "rows", list)):
+        ok = isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
+        ok = ok and all(isinstance(x, list) and len(x) == len(servers) for x in row[1:])
+        ok = ok and all(v is None or _is_num(v) for v in row[1]) and all(isinstance(n, int) for n in row[2])
+        if not ok:
+            raise MessageError(
+                f"policy-view: rows[{i}] must be [context, [value|null per server], [count per server]]"
+            )
+        values = tuple(None if v is None else float(v) for v in row[1])
+        rows.append(EstimateRow(row[0], values, tuple(row[2])))
+    return PolicyView(
+        policy=_get(meta, "policy", str),
+        servers=tuple(servers),
+        what=_get(meta, "what", str),
+        rows=tuple(rows),
+        feedbacks=_get(meta, "feedbacks", int),
         published_at=_num(meta, "published_at"),
     )
 

@@ -20,7 +20,16 @@ from cdio_stream.errors import ConfigError
 __all__ = ["TopicSpec", "ServerSpec", "Topology", "load_topology", "parse_topology", "TIERS"]
 
 TIERS = ("edge", "cloud")
-CORE_TOPICS = ("frames", "tasks", "results", "dead_letter", "scheduler_state", "sink_state", "rpp_models")
+CORE_TOPICS = (
+    "frames",
+    "tasks",
+    "results",
+    "dead_letter",
+    "scheduler_state",
+    "sink_state",
+    "rpp_models",
+    "policy_view",
+)
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_ROOM = 64 * 1024  # bytes allowed on top of the frame for headers and envelope
@@ -60,6 +69,7 @@ class Topology:
     scheduler_state: TopicSpec
     sink_state: TopicSpec
     rpp_models: TopicSpec
+    policy_view: TopicSpec
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -105,6 +115,7 @@ class Topology:
             self.scheduler_state,
             self.sink_state,
             self.rpp_models,
+            self.policy_view,
         ]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
@@ -125,6 +136,7 @@ class Topology:
             scheduler_state=swap(self.scheduler_state),
             sink_state=swap(self.sink_state),
             rpp_models=swap(self.rpp_models),
+            policy_view=swap(self.policy_view),
         )
 
 
@@ -195,6 +207,7 @@ def parse_topology(raw: Any) -> Topology:
         scheduler_state=specs["scheduler_state"],
         sink_state=specs["sink_state"],
         rpp_models=specs["rpp_models"],
+        policy_view=specs["policy_view"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,

@@ -3,7 +3,8 @@
 The sink's Faust app (``agents/app.py``) calls :meth:`on_result` for each result its
 metrics counted, :meth:`on_frame` for each record of the frames topic (the sink keeps the
 newest JPEGs per stream, so the page can draw a result's detections on its frame without
-results carrying images) and :meth:`on_dead_letter` for each dead letter; a timer calls
+results carrying images), :meth:`on_dead_letter` for each dead letter and
+:meth:`on_policy_view` for each of the scheduler's policy views; a timer calls
 :meth:`refresh_lag`.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from cdio_stream.dashboard.server import DashboardServer
 from cdio_stream.dashboard.view import DashboardView
 from cdio_stream.errors import MessageError
-from cdio_stream.messages import Result, decode_frame
+from cdio_stream.messages import Result, decode_frame, decode_policy_view
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.launcher import DASHBOARD_MARKER
 
@@ -78,6 +79,26 @@ class LiveDashboard:
             self.ignored_frames += 1  # preprocess dead-letters bad frames; the page has nothing to show
             return
         self.view.add_frame(frame.meta.stream_id, frame.meta.task_id, frame.jpeg)
+
+    def on_policy_view(self, value: bytes | None) -> None:
+        try:
+            view = decode_policy_view(value)
+        except MessageError as exc:
+            log.warning("policy view ignored: %s", exc)
+            return
+        self.view.set_policy_view(
+            {
+                "policy": view.policy,
+                "servers": list(view.servers),
+                "what": view.what,
+                "feedbacks": view.feedbacks,
+                "published_at": view.published_at,
+                "rows": [
+                    {"context": r.context, "values": list(r.values), "counts": list(r.counts)}
+                    for r in view.rows
+                ],
+            }
+        )
 
     def on_dead_letter(self, headers: Any) -> None:
         try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from cdio_stream.errors import MessageError
 from cdio_stream.feedback import ReferencePlan
-from cdio_stream.messages import Assignment, Result, Task, decode_result, decode_task
+from cdio_stream.messages import Assignment, PolicyView, Result, Task, decode_result, decode_task
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
@@ -363,6 +363,20 @@ class SchedulerStage:
         self._rate_bps = dict(header["rate_bps"])
         if self.reference is not None and header.get("reference_sampler"):
             self.reference.sampler.load_state(header["reference_sampler"])
+
+    def policy_view(self) -> PolicyView | None:
+        """The policy's running estimates as a message, or None if it keeps none."""
+        estimates = self.policy.running_view()
+        if estimates is None:
+            return None
+        return PolicyView(
+            self.policy.name,
+            self.policy.server_ids,
+            estimates.what,
+            estimates.rows,
+            self.feedbacks,
+            self.clock(),
+        )
 
     def stats(self) -> dict[str, int]:
         return {

@@ -10,7 +10,7 @@ policy of any kind from its bytes is the registry's job
 (:func:`cdio_stream.policy.registry.policy_from_state`), so this module imports no policy.
 
 Public methods validate and delegate to protected hooks (``_assign``, ``_feedback``,
-``_get_state``, ``_set_state``), which subclasses implement. Importing this module pulls
+``_get_state``, ``_set_state``, ``_running_view``), which subclasses implement. Importing this module pulls
 in no torch, faust or Kafka client.
 """
 
@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cdio_stream.errors import CdioError, ConfigError, MessageError
+from cdio_stream.messages import EstimateRow
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import TIERS, ServerSpec
 
@@ -35,6 +36,7 @@ __all__ = [
     "SystemState",
     "Decision",
     "Feedback",
+    "PolicyEstimates",
     "Policy",
 ]
 
@@ -139,6 +141,14 @@ class Feedback:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyEstimates:
+    """A policy's running view: ``what`` says which quantity the values estimate."""
+
+    what: str
+    rows: tuple[EstimateRow, ...]
+
+
 class Policy(ABC):
     """Base of every scheduling policy; see the module docstring for the contract."""
 
@@ -183,6 +193,16 @@ class Policy(ABC):
         if items:
             self._feedback(items)
 
+    def running_view(self) -> PolicyEstimates | None:
+        """What the policy currently believes, for people watching it (the live dashboard);
+        None for policies without learned estimates."""
+        view = self._running_view()
+        if view is not None:
+            for row in view.rows:
+                if len(row.values) != len(self.servers) or len(row.counts) != len(self.servers):
+                    raise CdioError(f"bug in {type(self).__name__}: a view row needs one value per server")
+        return view
+
     def params(self) -> dict[str, Any]:
         """Constructor keyword arguments that rebuild this policy (JSON-able)."""
         return {"seed": self.seed}
@@ -216,6 +236,9 @@ class Policy(ABC):
 
     def _feedback(self, items: list[Feedback]) -> None:
         """Learn from outcomes; stateless policies ignore them."""
+        return None
+
+    def _running_view(self) -> PolicyEstimates | None:
         return None
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -36,8 +36,17 @@ from typing import Any
 import numpy as np
 
 from cdio_stream.errors import ConfigError
+from cdio_stream.messages import EstimateRow
 from cdio_stream.policy.arms import HistogramArms, MeanArms
-from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, SlotTask, SystemState
+from cdio_stream.policy.base import (
+    Decision,
+    Feedback,
+    Policy,
+    PolicyEstimates,
+    ServerSpec,
+    SlotTask,
+    SystemState,
+)
 from cdio_stream.policy.context import ContextSpace
 from cdio_stream.policy.reward import expected_penalty
 from cdio_stream.policy.slot_oracle import columns, dispatch_order, solve_columns
@@ -353,6 +362,20 @@ class CdcoPolicy(Policy):
         for part in path.split("."):
             obj = getattr(obj, part)
         return obj
+
+    def _running_view(self) -> PolicyEstimates:
+        """Estimated P(accuracy >= A^q) per context and server: the success arm of the
+        server's model (servers running one model share it), for contexts with feedback."""
+        nm, rows = self._n_models, []
+        for c in range(self.space.n_contexts):
+            arms = [c * nm + int(k) for k in self._model_idx]
+            n = self.success.n[arms]
+            if not n.any():
+                continue
+            values = tuple(float(self.success.mean[a]) if self.success.n[a] > 0 else None for a in arms)
+            rows.append(EstimateRow(self._ctx_names[c], values, tuple(int(round(x)) for x in n)))
+        what = "estimated P(mAP50 >= A^q) per context (preference/complexity bucket/A^q bucket)"
+        return PolicyEstimates(what, tuple(rows))
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         header = {

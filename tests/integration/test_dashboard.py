@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from cdio_stream.data.replay import create_frame_producer
@@ -33,6 +34,7 @@ from cdio_stream.messages import (
     FrameMeta,
     Result,
     Timings,
+    decode_policy_view,
     encode_frame,
     encode_result,
 )
@@ -259,6 +261,7 @@ class TestDashboardInBrowser:
                 check=launcher.check,
             )
 
+            policy_view = asyncio.run(last_policy_view(kafka_bootstrap, topology, sent))
             page_values, frames, shot = asyncio.run(read_page(chromium, base, sent, tmp_path))
             prom = prometheus(f"http://127.0.0.1:{metrics_port}/metrics")
             snap = snapshot(base)
@@ -282,6 +285,17 @@ class TestDashboardInBrowser:
         assert page_values["dead_letters"] == [["preprocess", collector.dead_letters[0].reason, "1"]]
         assert any(row[0] == topology.frames.name for row in page_values["lag"])
 
+        # The bandit's estimates: the page shows the scheduler's last published view, cell by cell.
+        assert policy_view.policy == "cdio" and policy_view.rows
+        for row in policy_view.rows:
+            for sid, value, count in zip(policy_view.servers, row.values, row.counts, strict=True):
+                shown, _, n = page_values[f"policy.{row.context}.{sid}"].partition(" (")
+                assert n == f"{count})", (row.context, sid)
+                if value is None:
+                    assert shown == "n/a", (row.context, sid)
+                else:
+                    assert_shown(shown, value, f"policy {row.context} on {sid}")
+
         # Frames: each stream's canvas drew the JPEG of the result the snapshot names, with its boxes.
         by_stream = {s["id"]: s["frame"] for s in snap["streams"]}
         assert sorted(frames) == sorted(by_stream) and len(frames) == 2
@@ -293,6 +307,26 @@ class TestDashboardInBrowser:
             assert canvas["error"] is None, sid
         png = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
         assert png is not None and png.shape[1] >= 1000
+
+
+async def last_policy_view(bootstrap: str, topology, feedbacks: int, timeout_s: float = 60.0):
+    """The scheduler's newest policy view on its topic once it has learned from ``feedbacks`` results."""
+    consumer = AIOKafkaConsumer(
+        topology.policy_view.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        group_id=f"{topology.prefix}policy-view-check",
+    )  # fmt: skip
+    await consumer.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for rec in records:
+                    view = decode_policy_view(rec.value)
+                    if view.feedbacks >= feedbacks:
+                        return view
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no policy view with {feedbacks} feedbacks on {topology.policy_view.name}")
 
 
 def free_port() -> int:
@@ -335,6 +369,7 @@ async def read_page(chromium: str, base: str, tasks: int, tmp_path: Path):
             "(() => { const cs = [...document.querySelectorAll('.stream canvas')];"
             " return cs.length === 2 && cs.every(c => c.dataset.renderedTask); })()"
         )
+        await page.wait_for(f"document.getElementById('policy').dataset.feedbacks === '{tasks}'")
         values = await page.evaluate(READ_FIGURES)
         frames = await page.evaluate(READ_FRAMES)
         shot = await page.screenshot(ARTIFACTS / "dashboard.png")

@@ -274,3 +274,36 @@ class TestBadInput:
         good["detections"] = [[1, 2, 3]]
         with pytest.raises(MessageError, match=r"detections\[0\]"):
             decode_result(orjson.dumps(good))
+
+
+class TestPolicyView:
+    def view(self):
+        from cdio_stream.messages import EstimateRow, PolicyView
+
+        rows = (EstimateRow("bandwidth/c0/a0", (0.5, None), (2, 0)),)
+        return PolicyView("cdio", ("edge-1", "cloud"), "estimated P(mAP50 >= A^q)", rows, 2, 10.0)
+
+    def test_roundtrip(self):
+        from cdio_stream.messages import decode_policy_view, encode_policy_view
+
+        assert decode_policy_view(encode_policy_view(self.view())) == self.view()
+
+    @pytest.mark.parametrize(
+        ("edit", "message"),
+        [
+            (lambda d: d.update(rows=[["c", [0.5], [1, 0]]]), r"rows\[0\] must be"),
+            (lambda d: d.update(rows=[["c", ["x", None], [1, 0]]]), r"rows\[0\] must be"),
+            (lambda d: d.update(servers=[1, 2]), "servers must be a list"),
+            (lambda d: d.update(kind="result"), "expected a policy-view"),
+            (lambda d: d.pop("feedbacks"), "missing field 'feedbacks'"),
+        ],
+    )
+    def test_bad_views_say_what_is_wrong(self, edit, message):
+        import orjson
+
+        from cdio_stream.messages import decode_policy_view, encode_policy_view
+
+        data = orjson.loads(encode_policy_view(self.view()))
+        edit(data)
+        with pytest.raises(MessageError, match=message):
+            decode_policy_view(orjson.dumps(data))

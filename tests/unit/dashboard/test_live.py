@@ -42,3 +42,17 @@ def test_without_a_lag_monitor_refresh_does_nothing(view_factory):
     view, _, _ = view_factory()
     asyncio.run(make(view).refresh_lag())
     assert view.snapshot()["lag"] == [] and view.snapshot()["lag_error"] is None
+
+
+def test_policy_views_reach_the_snapshot_and_bad_ones_are_ignored(view_factory):
+    from cdio_stream.messages import EstimateRow, PolicyView, encode_policy_view
+
+    view, _, _ = view_factory()
+    dash = make(view)
+    rows = (EstimateRow("compute/c3/a1", (None, 0.75), (0, 4)),)
+    dash.on_policy_view(encode_policy_view(PolicyView("cdio", ("edge-1", "cloud"), "P(ok)", rows, 4, 1.0)))
+    dash.on_policy_view(b"{}")  # ignored: the last good view stays
+    assert view.snapshot()["policy"] == {
+        "policy": "cdio", "servers": ["edge-1", "cloud"], "what": "P(ok)", "feedbacks": 4, "published_at": 1.0,
+        "rows": [{"context": "compute/c3/a1", "values": [None, 0.75], "counts": [0, 4]}],
+    }  # fmt: skip

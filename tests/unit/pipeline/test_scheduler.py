@@ -181,3 +181,18 @@ class TestExactlyOnce:
         assert restored.positions.to_dict() == {"results/3": 42}
         assert restored.output_ends == {"assign.cloud/0": 7}
         assert restored.decide_slot([task(1)]).redelivered == [0]
+
+
+class TestPolicyView:
+    def test_the_bandits_estimates_with_the_feedback_count(self, topology):
+        stage = stage_factory(topology)
+        for a in stage.decide([task(i) for i in range(3)]):
+            stage.on_result(result_for(a, accuracy=70.0))
+        view = stage.policy_view()
+        assert view.policy == "cdio" and view.servers == topology.server_ids
+        assert view.feedbacks == 3 and view.published_at == 100.0
+        assert sum(sum(r.counts) for r in view.rows) >= 3  # every result updated some arm
+        assert all(v is None or v == 1.0 for r in view.rows for v in r.values)  # 70 >= A^q 60 each time
+
+    def test_a_policy_without_estimates_has_none(self, topology):
+        assert stage_factory(topology, policy="all-edge").policy_view() is None
