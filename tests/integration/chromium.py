@@ -117,7 +117,9 @@ class Chromium:
                 return msg["result"]
 
     async def goto(self, url: str) -> None:
+        """Navigate and wait until the new document has loaded."""
         await self.send("Page.navigate", url=url)
+        await self.wait_for(f"location.href === {url!r} && document.readyState === 'complete'")
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.send(
@@ -128,11 +130,14 @@ class Chromium:
         return result["result"].get("value")
 
     async def wait_for(self, expression: str, timeout_s: float = 60.0, poll_s: float = 0.25) -> Any:
-        """Evaluate until the value is truthy; returns it."""
+        """Evaluate until the value is truthy; returns it. A script error counts as not yet
+        (the page may still be loading), and is shown if it never comes true."""
         deadline = time.monotonic() + timeout_s
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return 'error: ' + e; }} }})()"
         while True:
-            value = await self.evaluate(expression)
-            if value:
+            value = await self.evaluate(guarded)
+            failed = isinstance(value, str) and value.startswith("error: ")
+            if value and not failed:
                 return value
             if time.monotonic() > deadline:
                 raise AssertionError(
