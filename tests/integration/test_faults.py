@@ -72,3 +72,76 @@ def test_kill_scheduler_then_every_worker(tmp_path, kafka_bootstrap, settings, t
     header, _ = decode_state(sched_bytes)
     assert header["feedbacks"] == 32 and header["pending"] == []  # no feedback lost or doubled
     assert header["decisions"] == 32
+
+
+def test_a_dead_letter_that_cannot_be_written_stops_the_worker_unacked(
+    tmp_path, kafka_bootstrap, settings, topology_factory
+):
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from cdio_stream.data.replay import create_frame_producer
+    from cdio_stream.kafka.admin import topic_configs
+    from cdio_stream.messages import Frame, FrameMeta, encode_frame
+    from cdio_stream.pipeline.launcher import WorkerSpec
+
+    topics_file = small_topics_file(tmp_path)
+    topology = topology_factory(topics_file, create=False)
+
+    async def setup() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            new = []
+            for spec, cfg in topic_configs(topology):
+                if spec.name == topology.dead_letter.name:
+                    cfg = {**cfg, "max.message.bytes": "2000"}  # the broker refuses every dead letter
+                new.append(
+                    NewTopic(spec.name, spec.partitions, topology.replication_factor, topic_configs=cfg)
+                )
+            await admin.create_topics(new)
+        finally:
+            await admin.close()
+        producer = create_frame_producer(kafka_bootstrap, topology)
+        await producer.start()
+        try:
+            _, headers = encode_frame(
+                Frame(FrameMeta("cam", 1, 0.0, 60.0, 0.4), b"\xff\xd8" + b"\x00" * 100 + b"\xff\xd9")
+            )
+            meta = await producer.send_and_wait(
+                topology.frames.name, b"not a jpeg" * 500, key=b"cam", headers=headers, partition=0
+            )
+        finally:
+            await producer.stop()
+        return meta.offset
+
+    bad_offset = asyncio.run(setup())
+    run_settings = replace(
+        settings,
+        bootstrap=kafka_bootstrap,
+        topics_file=topics_file,
+        topic_prefix=topology.prefix,
+        torch_threads=1,
+    )
+    launcher = Launcher(run_settings, tmp_path / "logs")
+    wp = launcher.start(WorkerSpec("preprocess"))
+    try:
+        code = wp.proc.wait(timeout=240)
+    finally:
+        launcher.stop_all()
+    log_text = wp.log_text()
+    assert code != 0, log_text[-2000:]
+    assert "could not write the dead letter" in log_text and "after 5 attempts" in log_text
+
+    async def committed() -> int | None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, group_id=f"{topology.prefix}preprocess"
+        )
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(topology.frames.name, 0))
+        finally:
+            await consumer.stop()
+
+    offset = asyncio.run(committed())
+    assert offset is None or offset <= bad_offset  # the frame is read again on the next start
