@@ -50,6 +50,7 @@ SCENARIOS = {
     "none": lambda names: None,
     "bad-inputs": lambda names: None,
     "kill-preprocess": lambda names: faults.kill_worker("preprocess"),
+    "kill-preprocess-standby": lambda names: faults.kill_with_standby("preprocess"),
     "kill-scheduler": lambda names: faults.kill_worker("scheduler"),
     "kill-inference": lambda names: faults.kill_worker(
         next(n for n in names if n.startswith("inference-edge"))
@@ -64,6 +65,7 @@ LABELS = {
     "none": "none",
     "bad-inputs": "4 bad inputs (oversize, truncated, A^q=1e308, duplicate)",
     "kill-preprocess": "kill -9 preprocess, restart",
+    "kill-preprocess-standby": "kill -9 preprocess, a second one takes over",
     "kill-scheduler": "kill -9 scheduler, restart",
     "kill-inference": "kill -9 edge inference, restart",
     "kill-sink": "kill -9 sink, restart",
@@ -122,6 +124,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "faults.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the replay producer while the broker is away
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:

@@ -24,7 +24,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FrameKey = tuple[int, int]  # (partition, offset) on the frames topic
+_ASSIGNED = "Seek stream partitions to committed offsets"  # Faust logs it once partitions are assigned
 
 
 @dataclass
@@ -248,10 +251,13 @@ class FaultRunner:
     fps: float = 4.0
     round_timeout_s: float = 240.0
     settle_s: float = 4.0
+    # Faults run on one long-lived thread: a broker restarted from a thread that then
+    # exits would get its parent-death signal (PR_SET_PDEATHSIG follows the thread).
+    _thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "faults"))
 
     # ------------------------------------------------------------------ faults
     def restart(self, names: list[str], *, kill: bool = True) -> dict[str, Any]:
-        t0 = time.monotonic()
+        t0, wall0 = time.monotonic(), time.time()
         for name in names:
             if kill:
                 self.launcher.kill(name)
@@ -261,7 +267,23 @@ class FaultRunner:
             if spec.name in names:
                 self.launcher.start(spec)
         self.launcher.wait_ready(timeout_s=300)
-        return {"restarted": names, "ready_after_s": round(time.monotonic() - t0, 1)}
+        notes: dict[str, Any] = {"restarted": names, "ready_after_s": round(time.monotonic() - t0, 1)}
+        took = [self._partitions_at(name, deadline=time.monotonic() + 60) for name in names]
+        if all(t is not None for t in took):
+            # Kill -> the restarted worker owns partitions again: process start-up, then the
+            # group coordinator waits for the dead member's session to expire.
+            notes["takeover_s"] = round(max(took) - wall0, 1)
+        return notes
+
+    def _partitions_at(self, name: str, *, deadline: float) -> float | None:
+        """Wall time at which worker ``name`` (this run of it) was first assigned partitions."""
+        while time.monotonic() < deadline:
+            for line in self.launcher.workers[name].log_text().splitlines():
+                if _ASSIGNED in line and line.startswith("["):
+                    stamp = line[1 : line.index("]")]
+                    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            time.sleep(0.5)
+        return None
 
     def all_names(self) -> list[str]:
         return [s.name for s in self.specs]
@@ -288,7 +310,7 @@ class FaultRunner:
         if fault is not None:
             await asyncio.sleep(fault_at_s)
             t_fault = time.monotonic()
-            notes.update(await loop.run_in_executor(None, fault, self))
+            notes.update(await loop.run_in_executor(self._thread, fault, self))
         await publishing
         if bad_inputs:
             good = next(self.dataset.rglob(f"{sequences[0]}/*.jpg")).read_bytes()
@@ -315,7 +337,7 @@ class FaultRunner:
             dead = [n for n, wp in self.launcher.workers.items() if wp.proc.poll() is not None]
             if dead:  # a worker that stops itself is a finding; restart it and go on
                 notes.setdefault("workers_exited", []).extend(dead)
-                await loop.run_in_executor(None, functools.partial(self.restart, dead))
+                await loop.run_in_executor(self._thread, functools.partial(self.restart, dead))
             await asyncio.sleep(2.0)
         row = fault_row(scenario, outcomes, notes)
         log.info("round %s: %s", scenario, row)
@@ -325,6 +347,37 @@ class FaultRunner:
 # Scenarios: what each fault does to the deployment.
 def kill_worker(name: str) -> Fault:
     return lambda run: run.restart([name])
+
+
+def kill_with_standby(name: str) -> Fault:
+    """Kill ``name`` while a second worker of its role runs in the same group: the takeover
+    is the group's session timeout alone, not a process start-up."""
+
+    def fault(run: FaultRunner) -> dict[str, Any]:
+        spec = next(s for s in run.specs if s.name == name)
+        standby = Launcher(run.launcher.settings, run.launcher.log_dir / "standby")
+        wp = standby.start(spec)
+        try:
+            standby.wait_ready(timeout_s=300)
+            seen = wp.log_text().count(_ASSIGNED)
+            t_kill = time.time()
+            run.launcher.kill(name)
+            deadline = time.monotonic() + 120
+            takeover = None
+            while takeover is None and time.monotonic() < deadline:
+                lines = [ln for ln in wp.log_text().splitlines() if _ASSIGNED in ln and ln.startswith("[")]
+                if len(lines) > seen:
+                    stamp = lines[seen][1 : lines[seen].index("]")]
+                    takeover = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() - t_kill
+                time.sleep(0.2)
+            time.sleep(3.0)  # let the standby work a little before handing back
+        finally:
+            standby.stop_all()
+        run.launcher.start(spec)
+        run.launcher.wait_ready(timeout_s=300)
+        return {"killed": name, "standby_takeover_s": None if takeover is None else round(takeover, 1)}
+
+    return fault
 
 
 def kill_all(run: FaultRunner) -> dict[str, Any]:
