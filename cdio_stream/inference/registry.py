@@ -25,6 +25,9 @@ Built in (:func:`default_registry`):
   their YAMLs with random weights: real latency, params and GFLOPs without any download,
   meaningless detections.
 * Deployments ``V1``-``V4`` (paper Table 2), on the pretrained models.
+* ``null``: the no-op detector (architecture :data:`NULL_ARCH`): no detections in
+  near-zero time, no model loaded. Point every server of a topics.yaml at it to measure
+  what the pipeline itself costs (``benchmarks/pipeline_overhead.py``).
 
 Users add or override entries with a YAML file (:func:`load_registry`)::
 
@@ -48,6 +51,7 @@ from cdio_stream.data.classes import DETRAC_CLASSES
 from cdio_stream.errors import ConfigError
 
 __all__ = [
+    "NULL_ARCH",
     "WEIGHTS_DIR",
     "PAPER_ARCHS",
     "PRETRAINED_WEIGHTS",
@@ -85,6 +89,10 @@ UNTRAINED_SUFFIX = "-untrained"
 LABEL_SETS: dict[str, int] = {"detrac": len(DETRAC_CLASSES), "coco": 80}
 
 _SIZES = ("n", "s", "m", "l", "x")
+
+#: Architecture of the no-op detector: :class:`~cdio_stream.inference.runner.Detector`
+#: returns no detections for it and loads no model (no YAML, no weights, no torch).
+NULL_ARCH = "null"
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,11 @@ class ModelSpec:
     @property
     def trained(self) -> bool:
         return self.weights is not None or self.pretrained is not None
+
+    @property
+    def is_null(self) -> bool:
+        """The no-op detector: no detections, near-zero time (see :data:`NULL_ARCH`)."""
+        return self.arch == NULL_ARCH
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,10 @@ def resolve_arch(arch: str) -> str:
     ``yolov5s6`` -> ``yolov5s-p6.yaml``; a path ending in .yaml/.yml is returned unchanged."""
     if arch.endswith((".yaml", ".yml")):
         return arch
+    if arch == NULL_ARCH:
+        raise ConfigError(
+            f"architecture {NULL_ARCH!r} is the no-op detector: it has no model to build or train"
+        )
     if arch.startswith("yolov5") and len(arch) in (7, 8) and arch[6] in _SIZES:
         return f"yolov5{arch[6]}-p6.yaml" if arch[7:] == "6" else f"yolov5{arch[6]}.yaml"
     if arch.startswith("yolo") and arch[-1] in _SIZES:  # other families, e.g. yolov8n, yolo11s
@@ -222,6 +239,7 @@ def default_registry(weights_dir: Path = WEIGHTS_DIR) -> ModelRegistry:
         for arch in PAPER_ARCHS
     }
     models |= {a + UNTRAINED_SUFFIX: ModelSpec(a + UNTRAINED_SUFFIX, a, imgsz=640) for a in PAPER_ARCHS}
+    models[NULL_ARCH] = ModelSpec(NULL_ARCH, NULL_ARCH)
     deployments = {n: Deployment(n, e, c) for n, (e, c) in PAPER_DEPLOYMENTS.items()}
     base = ModelRegistry(models, deployments)
     shipped = weights_dir / "models.yaml"
@@ -263,5 +281,6 @@ def _spec_from_yaml(path: Path, name: str, value: object) -> ModelSpec:
         spec = ModelSpec(name=str(name), **kwargs)
     except TypeError as exc:
         raise ConfigError(f"{path}: model {name!r}: {exc}") from None
-    resolve_arch(spec.arch)
+    if not spec.is_null:
+        resolve_arch(spec.arch)
     return spec

@@ -4,7 +4,9 @@
 :class:`~cdio_stream.inference.registry.ModelSpec` and runs Ultralytics' own
 predictor (letterbox, forward, NMS, rescale to the original frame). FP16 is used
 on CUDA, FP32 on CPU. It is cheap to call per frame, as the live inference agent
-does, or on batches, as the profiler does.
+does, or on batches, as the profiler does. A spec with the ``null`` architecture
+(:data:`~cdio_stream.inference.registry.NULL_ARCH`) loads nothing and returns no
+detections: the no-op detector that isolates the pipeline's own cost.
 
 Example::
 
@@ -15,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +66,10 @@ class Detector:
         self.spec = spec
         self.device = device
         self._threads = settings.torch_threads
+        self._yolo = None
+        self._info: ModelInfo | None = None
+        if spec.is_null:  # the no-op detector: no torch, no model, nothing to warm up
+            return
         configure_ultralytics(settings.cache_dir, torch_threads=self._threads, offline=settings.offline)
         import torch
 
@@ -73,16 +80,21 @@ class Detector:
         from cdio_stream.inference.weights import build_yolo
 
         self._yolo = build_yolo(spec, weights_dir=settings.weights_dir, offline=settings.offline)
-        self._info: ModelInfo | None = None
         if warmup_shape is not None:
             self.predict([np.zeros((*warmup_shape, 3), dtype=np.uint8)])
 
     @property
     def names(self) -> dict[int, str]:
+        if self._yolo is None:
+            from cdio_stream.inference.weights import class_names
+
+            return class_names(self.spec.num_classes)
         return dict(self._yolo.names)
 
     def info(self) -> ModelInfo:
         """Parameters and GFLOPs (Ultralytics' thop-based counter) at the spec's input size."""
+        if self._info is None and self._yolo is None:
+            self._info = ModelInfo(self.spec.name, self.spec.arch, 0, 0.0, self.spec.imgsz, False)
         if self._info is None:
             from ultralytics.utils.torch_utils import get_flops, get_num_params
 
@@ -101,10 +113,15 @@ class Detector:
         """Detect objects in decoded BGR uint8 frames (H, W, 3), one batch; one result per frame."""
         if not frames:
             return []
+        t0 = time.perf_counter()
         for i, f in enumerate(frames):
             if not isinstance(f, np.ndarray) or f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
                 got = getattr(f, "shape", type(f).__name__)
                 raise ValueError(f"frame {i}: expected a BGR uint8 array (H, W, 3), got {got}")
+        if self._yolo is None:  # the no-op detector; its time (the checks above) is what it reports
+            return [Detections.empty(Timings(inference_s=(time.perf_counter() - t0) / len(frames)))] * len(
+                frames
+            )
         cuda = self.device.startswith("cuda")
         results = self._yolo.predict(
             source=list(frames),

@@ -87,8 +87,15 @@ class TestDefaultRegistry:
 
     def test_registry_without_shipped_weights_has_only_the_paper_models(self, tmp_path):
         reg = default_registry(weights_dir=tmp_path)
-        assert set(reg.models) == set(PAPER_ARCHS) | {f"{a}-untrained" for a in PAPER_ARCHS}
+        assert set(reg.models) == set(PAPER_ARCHS) | {f"{a}-untrained" for a in PAPER_ARCHS} | {"null"}
         assert set(reg.deployments) == {"V1", "V2", "V3", "V4"}
+
+    def test_null_detector_is_built_in_and_has_no_model(self):
+        spec = default_registry().spec("null")
+        assert spec.is_null and not spec.trained
+        assert not default_registry().spec("edge").is_null
+        with pytest.raises(ConfigError, match="no-op detector"):
+            resolve_arch(spec.arch)
 
     def test_unknown_names(self):
         reg = default_registry()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -111,3 +113,54 @@ class TestWeights:
         spec = ModelSpec("t", "yolov5n", weights=path, imgsz=IMGSZ, num_classes=3)
         with pytest.raises(ConfigError, match="4 classes, spec says 3"):
             Detector(spec, settings=inference_settings, warmup_shape=None)
+
+
+class TestNullDetector:
+    """The no-op detector: no detections, no model, and the rest of the inference stage unchanged."""
+
+    @pytest.fixture
+    def null(self, inference_settings) -> Detector:
+        from cdio_stream.inference.registry import default_registry
+
+        return Detector(default_registry().spec("null"), settings=inference_settings)
+
+    def test_no_detections_for_every_frame(self, null):
+        frames = [np.full((54, 96, 3), 128, np.uint8), np.zeros((540, 960, 3), np.uint8)]
+        out = null.predict(frames)
+        assert len(out) == 2 and all(len(d) == 0 for d in out)
+        assert all(0 <= d.timings.total_s < 0.01 for d in out)
+        assert null._yolo is None  # nothing was built
+
+    def test_still_checks_its_input(self, null):
+        assert null.predict([]) == []
+        with pytest.raises(ValueError, match="frame 0"):
+            null.predict([np.zeros((4, 4), np.uint8)])
+
+    def test_size_and_names(self, null):
+        info = null.info()
+        assert (info.params, info.gflops, info.trained) == (0, 0.0, False)
+        assert null.names == {0: "car", 1: "bus", 2: "van", 3: "others"}
+
+    def test_inference_stage_gives_a_real_result_with_no_detections(self, null):
+        from cdio_stream.messages import Assignment, Frame, FrameMeta, Task, TaskFeatures
+        from cdio_stream.pipeline.inference import InferenceStage
+        from cdio_stream.system.network import make_links
+        from cdio_stream.system.profiles import default_profiles
+        from cdio_stream.topology import load_topology
+
+        topology = load_topology(Path(__file__).resolve().parents[3] / "topics.yaml")
+        server = topology.server("edge-1")
+        stage = InferenceStage(
+            server,
+            null,
+            default_profiles().device(server.device),
+            make_links(topology.servers, "stable", seed=0)[server.id],
+            max_frame_bytes=topology.max_frame_bytes,
+        )
+        ok, jpeg = cv2.imencode(".jpg", np.full((270, 480, 3), 90, np.uint8))
+        meta = FrameMeta("cam-1", 1, 1000.0, a_req=60.0, d_req=0.4)
+        task = Task(Frame(meta, jpeg.tobytes()), TaskFeatures(0.01, (0.01,), 0.0, 0.04), 0.3, 0.002, 1000.0)
+        result = stage.infer(Assignment(task, "edge-1", "cdio"), transmission_s=0.003)
+        assert result.detections == () and result.accuracy is None and result.error is None
+        assert result.payload_bytes == len(jpeg) and result.timings.transmission == 0.003
+        assert 0 <= result.timings.inference < 0.01 and result.costs.bandwidth > 0
