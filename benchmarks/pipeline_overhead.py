@@ -1,0 +1,387 @@
+"""The pipeline's own overhead: raw Kafka for one hop vs the whole pipeline with no-op detectors.
+
+One broker, the same frames, one run:
+
+1. **raw**: one aiokafka producer and one consumer move the frames (JPEG value + the
+   frame's metadata header, keyed by stream) through one topic, twice (before and after
+   the pipeline run, to show the machine's drift); frames/s from the first send to the
+   last receive.
+2. **pipeline**: real worker processes (preprocess with the shipped LSTM, the CDIO
+   scheduler, one inference worker per server, the sink) started by the project's
+   Launcher, every server on the ``null`` detector (no detections, near-zero time; the
+   JPEG is still decoded, the link emulated, the result priced). After a warm-up, the
+   frames are published flat out; frames/s from the first send to the last result,
+   p50/p95 of each delay part of the results and of capture -> result, and the CPU time
+   each worker process spent per frame (utime + stime from /proc/PID/stat, before and
+   after: CPU time holds up on a shared machine where wall time does not). Idle CPU
+   (ms/s, measured before the run) is shown apart; it is included in the per-frame figure.
+3. **stage code**: the same frames through the stage objects in this process, no broker
+   (preprocess handle + encode, scheduler decode + decide + encode + reward, inference
+   decode + infer + encode): CPU ms per frame of the project's own code, without Faust.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/pipeline_overhead.py [--streams 4 --frames 150]
+        [--bootstrap HOST:PORT] [--out benchmarks/results/pipeline_overhead.json]
+
+Frames: the real UA-DETRAC sample (``CDIO_DETRAC_SAMPLE`` or ../shared/datasets/
+ua-detrac-sample) when found, else synthetic 960x540 frames; each stream cycles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+
+from cdio_stream.data.replay import create_frame_producer  # noqa: E402
+from cdio_stream.formatting import fmt  # noqa: E402
+from cdio_stream.kafka.admin import create_topics  # noqa: E402
+from cdio_stream.kafka.connect import start_client  # noqa: E402
+from cdio_stream.messages import Frame, FrameMeta, decode_result, encode_frame, encode_result  # noqa: E402
+from cdio_stream.pipeline.launcher import Launcher  # noqa: E402
+from cdio_stream.pipeline.metrics import LiveMetrics  # noqa: E402
+from cdio_stream.pipeline.run import pipeline_workers  # noqa: E402
+from cdio_stream.settings import Settings  # noqa: E402
+from cdio_stream.topology import TopicSpec, Topology  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT.parent / "shared" / "datasets" / "ua-detrac-sample"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WARMUP_FRAMES = 24
+
+Message = tuple[bytes, bytes, list]  # key, value, headers
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def load_jpegs(tmp: Path) -> tuple[list[bytes], str]:
+    sample = Path(os.environ.get("CDIO_DETRAC_SAMPLE") or SAMPLE)
+    files = sorted((sample / "Insight-MVT_Annotation_Train").glob("*/*.jpg"))
+    if files:
+        return [f.read_bytes() for f in files], f"UA-DETRAC sample ({len(files)} frames)"
+    from cdio_stream.data.synth import SynthConfig, generate_dataset
+
+    generate_dataset(tmp / "synth", SynthConfig(sequences=1, frames=9, seed=7))
+    files = sorted((tmp / "synth").rglob("*.jpg"))
+    return [f.read_bytes() for f in files], f"synthetic 960x540 ({len(files)} frames)"
+
+
+def make_messages(jpegs: list[bytes], streams: int, per_stream: int, tag: str) -> list[Message]:
+    """Frame messages, interleaved over streams; fresh capture times are set at publish."""
+    out = []
+    for i in range(per_stream):
+        for s in range(streams):
+            meta = FrameMeta(f"{tag}-{s}", i + 1, 0.0, a_req=65.0, d_req=0.4)
+            value, headers = encode_frame(Frame(meta, jpegs[(i + s) % len(jpegs)]))
+            out.append((meta.stream_id.encode(), value, headers))
+    return out
+
+
+def restamp(msg: Message) -> Message:
+    """The same frame with capture time now (the pipeline's end-to-end delay starts there)."""
+    key, value, headers = msg
+    meta = json.loads(headers[0][1])
+    meta["capture_time"] = time.time()
+    return key, value, [(headers[0][0], json.dumps(meta).encode())]
+
+
+async def publish(producer, topic: str, messages: list[Message]) -> None:
+    futures = [await producer.send(topic, v, key=k, headers=restamp((k, v, h))[2]) for k, v, h in messages]
+    await producer.flush()
+    for f in futures:
+        await f
+
+
+# ------------------------------------------------------------------ raw one hop
+
+
+async def assign_at_end(consumer, specs) -> None:
+    """Read these topics from their current end: only what is sent from now on counts."""
+    parts = [TopicPartition(t.name, p) for t in specs for p in range(t.partitions)]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    for p in parts:
+        await consumer.position(p)  # resolve "end" now, before anything is sent
+
+
+async def raw_hop(bootstrap: str, topology: Topology, topic: TopicSpec, messages: list[Message]) -> dict:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        max_partition_fetch_bytes=topology.max_message_bytes,
+        fetch_max_bytes=topology.max_message_bytes * 4,
+    )
+    await start_client(consumer, bootstrap)
+    producer = create_frame_producer(bootstrap, topology)
+    await start_client(producer, bootstrap)
+    try:
+        await assign_at_end(consumer, [topic])
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        sending = asyncio.create_task(publish(producer, topic.name, messages))
+        got = 0
+        while got < len(messages):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                got += len(records)
+        t1 = time.perf_counter()
+        await sending
+        cpu = time.process_time() - cpu0
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {
+        "frames": len(messages),
+        "elapsed_s": t1 - t0,
+        "frames_per_s": len(messages) / (t1 - t0),
+        "client_cpu_ms_per_frame": cpu * 1000 / len(messages),  # producer + consumer, this process
+    }
+
+
+# ------------------------------------------------------------------ whole pipeline
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: proc_cpu_s(pid) for name, pid in pids.items()}
+
+
+async def publish_and_collect(bootstrap: str, topology: Topology, messages: list[Message], check) -> dict:
+    """Publish flat out and read results (and dead letters) until every frame is accounted for."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="latest"
+    )
+    await start_client(consumer, bootstrap)
+    producer = create_frame_producer(bootstrap, topology)
+    await start_client(producer, bootstrap)
+    metrics, e2e, dead = LiveMetrics(), [], 0
+    wanted = {k.decode() for k, _, _ in messages}
+    try:
+        await assign_at_end(consumer, [topology.results, topology.dead_letter])
+        t0 = time.perf_counter()
+        sending = asyncio.create_task(publish(producer, topology.frames.name, messages))
+        deadline = time.monotonic() + 600
+        while metrics.count + dead < len(messages):
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"timed out: {metrics.count} results, {dead} dead letters of {len(messages)}"
+                )
+            check()
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                for rec in records:
+                    if tp.topic == topology.dead_letter.name:
+                        dead += 1
+                        continue
+                    r = decode_result(rec.value)
+                    if r.stream_id in wanted:
+                        metrics.add(r)
+                        e2e.append(r.completed_at - (r.capture_time or r.completed_at))
+        t1 = time.perf_counter()
+        await sending
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    stages = metrics.stage_percentiles()
+    stages["capture->result"] = (float(np.percentile(e2e, 50)), float(np.percentile(e2e, 95)))
+    return {
+        "frames": len(messages),
+        "results": metrics.count,
+        "dead_letters": dead,
+        "elapsed_s": t1 - t0,
+        "frames_per_s": len(messages) / (t1 - t0),
+        "stage_p50_p95_s": stages,
+        "per_server": dict(metrics.per_server),
+    }
+
+
+def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs: Path) -> dict:
+    launcher = Launcher(settings, logs)
+    try:
+        for spec in pipeline_workers(topology):
+            launcher.start(spec)
+        ready_s = launcher.wait_ready(timeout_s=300)
+        print(f"  {len(launcher.workers)} workers ready in {ready_s:.0f} s", flush=True)
+        pids = {name: wp.proc.pid for name, wp in launcher.workers.items()}
+        asyncio.run(publish_and_collect(settings.bootstrap, topology, warmup, launcher.check))
+        idle0, t_idle = cpu_of(pids), time.perf_counter()
+        time.sleep(3.0)
+        idle1, idle_s = cpu_of(pids), time.perf_counter() - t_idle
+        cpu0 = cpu_of(pids)
+        doc = asyncio.run(publish_and_collect(settings.bootstrap, topology, messages, launcher.check))
+        cpu1 = cpu_of(pids)
+        n = len(messages)
+        doc["ready_s"] = ready_s
+        doc["cpu_ms_per_frame"] = {k: (cpu1[k] - cpu0[k]) * 1000 / n for k in pids}
+        doc["idle_cpu_ms_per_s"] = {k: (idle1[k] - idle0[k]) * 1000 / idle_s for k in pids}
+        return doc
+    finally:
+        launcher.stop_all()
+
+
+# ------------------------------------------------------------------ stage code, no broker
+
+
+def stage_code(settings: Settings, topology: Topology, messages: list[Message], slot_size: int = 16) -> dict:
+    """CPU ms per frame of the stage objects the workers run, called directly (no Kafka, no Faust)."""
+    import torch
+
+    from cdio_stream.messages import encode_assignment, encode_task
+    from cdio_stream.pipeline import workers
+
+    torch.set_num_threads(1)  # as each worker runs (the demo's --worker-threads 1)
+    pre = workers.build_preprocessor(settings, topology, None)
+    sched, _ = workers.build_scheduler(settings, topology, "cdio")
+    infer = {
+        sid: workers.build_inference(settings, topology, workers.InferenceOptions(server_id=sid))
+        for sid in topology.server_ids
+    }
+    cpu = {"preprocess": 0.0, "scheduler": 0.0, "inference": 0.0}
+    clock = time.process_time
+    for i in range(0, len(messages), slot_size):
+        encoded = []
+        t = clock()
+        for _, value, headers in messages[i : i + slot_size]:
+            encoded.append(encode_task(pre.handle(value, headers), topology.max_frame_bytes))
+        cpu["preprocess"] += clock() - t
+        t = clock()
+        tasks = [sched.decode_task(v, h) for v, h in encoded]
+        wire = [(a.server_id, encode_assignment(a, topology.max_frame_bytes)) for a in sched.decide(tasks)]
+        cpu["scheduler"] += clock() - t
+        for sid, (value, headers) in wire:
+            t = clock()
+            stage = infer[sid]
+            a = stage.decode(value, headers)
+            result = encode_result(stage.infer(a, stage.transmission_s(a)))
+            cpu["inference"] += clock() - t
+            t = clock()
+            sched.on_result(result)
+            cpu["scheduler"] += clock() - t
+    return {k: v * 1000 / len(messages) for k, v in cpu.items()}
+
+
+# ------------------------------------------------------------------ report
+
+
+def null_topics(tmp: Path, prefix: str) -> Path:
+    raw = yaml.safe_load((ROOT / "topics.yaml").read_text())
+    raw["prefix"] = prefix
+    for s in raw["servers"]:
+        s["model"] = "null"
+    path = tmp / "topics-null.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def print_report(doc: dict) -> None:
+    raw = doc["raw"]
+    pipe = doc["pipeline"]
+    raw_rate = float(np.mean([r["frames_per_s"] for r in raw]))
+    print()
+    print(f"frames: {doc['frames']} ({doc['frame_source']}, mean {doc['mean_jpeg_bytes'] / 1000:.0f} kB)")
+    print(f"{'run':34s} {'frames/s':>9s} {'CPU ms/frame':>13s}")
+    for i, r in enumerate(raw):
+        print(f"{'raw aiokafka one hop #' + str(i + 1):34s} {r['frames_per_s']:9.1f} "
+              f"{r['client_cpu_ms_per_frame']:13.2f}")  # fmt: skip
+    print(
+        f"{'pipeline, null detectors':34s} {pipe['frames_per_s']:9.1f} {sum(pipe['cpu_ms_per_frame'].values()):13.2f}"
+    )
+    print(f"ratio pipeline / raw (mean of raw runs): {pipe['frames_per_s'] / raw_rate:.3f}")
+    print()
+    print(f"{'pipeline delay part':20s} {'p50 ms':>9s} {'p95 ms':>9s}")
+    for stage, (p50, p95) in pipe["stage_p50_p95_s"].items():
+        print(f"{stage:20s} {fmt(p50, '9.1f', 1000)} {fmt(p95, '9.1f', 1000)}")
+    print()
+    print(f"{'worker process':22s} {'CPU ms/frame':>13s} {'idle ms/s':>10s} {'stage code ms/frame':>20s}")
+    code = doc["stage_code_cpu_ms_per_frame"]
+    for name, ms in pipe["cpu_ms_per_frame"].items():
+        role = "inference" if name.startswith("inference") else name
+        own = code.get(role)
+        own_txt = "n/a" if own is None else f"{own:.3f}" + (" (all servers)" if role == "inference" else "")
+        print(f"{name:22s} {ms:13.3f} {pipe['idle_cpu_ms_per_s'][name]:10.1f} {own_txt:>20s}")
+    print(f"results {pipe['results']} / {pipe['frames']} frames, dead letters {pipe['dead_letters']}, "
+          f"per server {pipe['per_server']}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=150, help="frames per stream")
+    parser.add_argument("--bootstrap", help="an existing broker (default: start a local throwaway one)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
+    )
+    parser.add_argument("--logs", type=Path, help="folder for worker logs (default: a temporary one)")
+    args = parser.parse_args()
+    base = Settings.from_env()
+    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
+        tmp = Path(tmp_name)
+        jpegs, source = load_jpegs(tmp)
+        messages = make_messages(jpegs, args.streams, args.frames, "cam")
+        warmup = make_messages(jpegs, args.streams, WARMUP_FRAMES // args.streams, "warm")
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            from cdio_stream.kafka.broker import LocalKafkaBroker
+
+            bootstrap = stack.enter_context(LocalKafkaBroker(base.cache_dir)).bootstrap
+        prefix = f"bench-{time.strftime('%H%M%S')}-{os.getpid()}."
+        topics_file = null_topics(tmp, prefix)
+        settings = replace(
+            base, bootstrap=bootstrap, topics_file=topics_file, topic_prefix=None, torch_threads=1
+        )
+        topology = settings.topology()
+        asyncio.run(create_topics(bootstrap, topology))
+        # The raw hop runs on a twin of the frames topic: same partitions and limits, no workers.
+        raw_topology = topology.with_prefix(prefix + "raw.")
+        asyncio.run(create_topics(bootstrap, raw_topology))
+        raw_topic = raw_topology.frames
+        print(f"broker {bootstrap}; {len(messages)} frames ({source})", flush=True)
+        asyncio.run(raw_hop(bootstrap, topology, raw_topic, warmup))  # connections, metadata
+        raw = [asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages))]
+        print(f"  raw one hop: {raw[0]['frames_per_s']:.0f} frames/s", flush=True)
+        print("pipeline with null detectors ...", flush=True)
+        logs = args.logs or tmp / "logs"
+        pipe = pipeline_run(settings, topology, messages, warmup, logs)
+        print(f"  pipeline: {pipe['frames_per_s']:.1f} frames/s", flush=True)
+        raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages)))
+        print("stage code in this process ...", flush=True)
+        code = stage_code(settings, topology, messages)
+    doc = {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_end": os.getloadavg(),
+        "frames": len(messages),
+        "frame_source": source,
+        "mean_jpeg_bytes": float(np.mean([len(v) for _, v, _ in messages])),
+        "raw": raw,
+        "pipeline": pipe,
+        "ratio_pipeline_to_raw": pipe["frames_per_s"] / float(np.mean([r["frames_per_s"] for r in raw])),
+        "stage_code_cpu_ms_per_frame": code,
+    }
+    print_report(doc)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2))
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
