@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -332,6 +333,7 @@ def main() -> None:
     )
     parser.add_argument("--logs", type=Path, help="folder for worker logs (default: a temporary one)")
     args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # new topics' metadata warnings while they settle
     base = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
