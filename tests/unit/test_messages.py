@@ -175,6 +175,22 @@ class TestRoundTrip:
         back = decode_assignment(*encode_assignment(a))
         assert back == a and back.served == served
 
+    def test_encoders_write_what_a_deep_asdict_would(self, task):
+        # The encoders hand nested dataclasses to orjson instead of dataclasses.asdict (speed);
+        # the JSON must stay exactly the same.
+        from dataclasses import asdict
+
+        _, headers = encode_task(task)
+        rest = {k: v for k, v in asdict(task).items() if k != "frame"}  # features, preference, ...
+        expected = {"kind": "task", "v": 2, **asdict(task.frame.meta), **rest}
+        assert meta_of(headers) == orjson.loads(orjson.dumps(expected))
+        r = Result(
+            "cam/1", "cam", 1, "edge-1", "edge", "edge", 60.0, 0.3, 5000, (Detection((1, 2, 3, 4), 0, 0.5),),
+            15.1, Timings(queue=0.1), Costs(energy=2.0), 5.0, features=task.features, capture_time=1.7e9,
+        )  # fmt: skip
+        deep = asdict(r) | {"kind": "result", "v": 2, "detections": [[1, 2, 3, 4, 0, 0.5]]}
+        assert orjson.loads(encode_result(r)) == orjson.loads(orjson.dumps(deep))
+
     def test_result_source_must_match_accuracy(self):
         with pytest.raises(MessageError, match="contradicts"):
             Result("a/1", "a", 1, "e", "edge", "edge", 50, 0.2, 10, (), None, Timings(), Costs(), 0.0,
