@@ -5,9 +5,10 @@ appended: libjpeg only warns ("premature end of data segment") and fills the mis
 rows with grey, so half an image would be inferred as if it were a frame. libjpeg-turbo
 through ``simplejpeg`` with ``strict=True`` turns those warnings into errors.
 
-``verify_jpeg`` decodes every scan's entropy data but at the smallest DCT scale, which
-is cheap enough for the preprocess stage to reject bad frames before they are
-scheduled; ``decode_bgr`` is the full decode the inference stage runs its detector on.
+``decode_gray`` is the scaled grey decode the preprocess stage computes its features on
+(libjpeg's DCT scaling: every scan's entropy data is still decoded, so it verifies the
+frame too, once, where it enters); ``verify_jpeg`` is the same at the smallest scale;
+``decode_bgr`` is the full decode the inference stage runs its detector on.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from __future__ import annotations
 import numpy as np
 import simplejpeg
 
-from cdio_stream.errors import MessageError
+from cdio_stream.errors import ConfigError, MessageError
 
-__all__ = ["decode_bgr", "verify_jpeg"]
+__all__ = ["JPEG_SCALES", "decode_bgr", "decode_gray", "verify_jpeg"]
+
+#: The DCT scales libjpeg decodes at directly: 1/1, 1/2, 1/4, 1/8.
+JPEG_SCALES = (1, 2, 4, 8)
 
 
 def decode_bgr(data: bytes) -> np.ndarray:
@@ -25,9 +29,25 @@ def decode_bgr(data: bytes) -> np.ndarray:
     return _decode(data, colorspace="BGR")
 
 
+def decode_gray(data: bytes, reduce: int = 1) -> np.ndarray:
+    """The grey image at 1/``reduce`` size (H x W uint8, sizes rounded up like libjpeg's,
+    pixel for pixel what OpenCV's ``IMREAD_REDUCED_GRAYSCALE_*`` gives); MessageError if
+    the JPEG is not whole."""
+    if reduce not in JPEG_SCALES:
+        raise ConfigError(f"reduce must be one of {JPEG_SCALES}, got {reduce}")
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(bytes(data))
+    except ValueError as exc:
+        raise MessageError(f"frame: not a readable JPEG ({exc})") from None
+    # simplejpeg picks the smallest scale that keeps at least this size (min_factor alone
+    # does not scale: it decodes at full size).
+    image = _decode(data, colorspace="GRAY", min_height=-(-height // reduce), min_width=-(-width // reduce))
+    return image[:, :, 0]
+
+
 def verify_jpeg(data: bytes) -> None:
     """Raise MessageError unless ``data`` decodes completely and without warnings."""
-    _decode(data, colorspace="GRAY", min_factor=8)
+    decode_gray(data, reduce=8)
 
 
 def _decode(data: bytes, **kwargs) -> np.ndarray:

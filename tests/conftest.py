@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # processes the tests start inherit it.
     os.environ.setdefault("CDIO_OFFLINE", "1")
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ENV = "CDIO_DETRAC_SAMPLE"
 SAMPLE_BESIDE_CHECKOUT = REPO_ROOT.parent / "shared" / "datasets" / "ua-detrac-sample"

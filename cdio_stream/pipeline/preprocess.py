@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.jpeg import verify_jpeg
 from cdio_stream.messages import Task, TaskFeatures, decode_frame, decode_rpp_model
 from cdio_stream.rpp.pipeline import FrameTask, RppPipeline
 from cdio_stream.rpp.rule import COMPUTE
@@ -47,8 +46,9 @@ class Preprocessor:
         """``source``: where the frame record came from ("<partition>/<offset>"), kept on the task."""
         t0 = time.perf_counter()
         frame = decode_frame(value, headers, self.max_frame_bytes)
-        verify_jpeg(frame.jpeg)  # a frame cut short is dead-lettered here, before it is scheduled
         m = frame.meta
+        # The features' scaled grey decode is strict (cdio_stream.jpeg): it is also the one
+        # check that dead-letters a frame cut short, here, before it is scheduled.
         (decision,) = self.rpp.process([FrameTask(m.stream_id, m.capture_time, frame.jpeg, m.a_req, m.d_req)])
         f = decision.features
         if decision.probability is not None:

@@ -26,7 +26,8 @@ images (5 steps) the total grows from smooth to structured: constant 0 < linear 
 stripes 0.125; white noise scores 0.04, almost all of it at n = 0.
 
 Speed: frames usually arrive as JPEG; :func:`decode_gray` decodes at 1/2, 1/4 or 1/8
-size directly in libjpeg (``IMREAD_REDUCED_GRAYSCALE_*``), which is close to a block
+size directly in libjpeg (strictly: :func:`cdio_stream.jpeg.decode_gray`, so this one
+decode also rejects a frame cut short), which is close to a block
 mean of the full image, so C_n of the 1/4-size decode approximates C_{n+2} of the full
 frame (within about 0.1 % on UA-DETRAC frames).
 """
@@ -39,6 +40,7 @@ import cv2
 import numpy as np
 
 from cdio_stream.errors import ConfigError, MessageError
+from cdio_stream.jpeg import decode_gray as strict_decode_gray
 
 __all__ = [
     "Complexity",
@@ -131,6 +133,8 @@ def decode_gray(jpeg: bytes | bytearray | memoryview | np.ndarray, *, reduce: in
     buf = jpeg if isinstance(jpeg, np.ndarray) else np.frombuffer(jpeg, dtype=np.uint8)
     if buf.size == 0:
         raise MessageError("cannot decode image: empty payload")
+    if buf[:2].tobytes() == b"\xff\xd8":  # JPEG: strict, a frame cut short is an error
+        return strict_decode_gray(buf.tobytes() if isinstance(jpeg, np.ndarray) else jpeg, reduce)
     gray = cv2.imdecode(buf, flag)
     if gray is None:
         raise MessageError(f"cannot decode image ({buf.size} bytes): not a valid JPEG/PNG")

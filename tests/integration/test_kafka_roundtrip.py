@@ -67,14 +67,18 @@ class TestFrameRoundTrip:
         ]
 
         async def roundtrip():
-            producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=topology.max_message_bytes)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=kafka_bootstrap, max_request_size=topology.max_message_bytes
+            )
             await producer.start()
             try:
                 wire = []
                 for f in sent:
                     value, headers = encode_frame(f, topology.max_frame_bytes)
                     wire.append((value, headers))
-                    await producer.send(topology.frames.name, value, key=f.meta.stream_id.encode(), headers=headers)
+                    await producer.send(
+                        topology.frames.name, value, key=f.meta.stream_id.encode(), headers=headers
+                    )
                 await producer.flush()
             finally:
                 await producer.stop()

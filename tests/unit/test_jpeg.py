@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cdio_stream.errors import MessageError
-from cdio_stream.jpeg import decode_bgr, verify_jpeg
+from cdio_stream.jpeg import decode_bgr, decode_gray, verify_jpeg
 
 
 @pytest.fixture
@@ -33,6 +33,10 @@ class TestStrictJpeg:
             decode_bgr(half)
         with pytest.raises(MessageError, match="does not decode completely"):
             verify_jpeg(half)
+
+    def test_grey_decode_is_scaled(self, jpeg):
+        assert decode_gray(jpeg).shape == (64, 96)
+        assert decode_gray(jpeg, reduce=8).shape == (8, 12)  # libjpeg's 1/8 DCT scale, not a full decode
 
     def test_garbage_is_rejected(self):
         with pytest.raises(MessageError):

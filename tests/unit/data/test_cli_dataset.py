@@ -1,4 +1,3 @@
-
 from cdio_stream.cli import main
 from cdio_stream.data.detrac import DetracDataset
 

@@ -1,6 +1,5 @@
 """Replay logic that needs no broker: stream planning, configuration, the summary."""
 
-
 import pytest
 
 from cdio_stream.data.detrac import DetracDataset

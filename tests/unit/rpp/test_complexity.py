@@ -223,10 +223,24 @@ class TestJpeg:
         np.testing.assert_allclose(small.scales, full.scales[2:], rtol=0.02)
 
     def test_corrupt_jpeg_raises_message_error(self):
-        with pytest.raises(MessageError, match="cannot decode"):
+        with pytest.raises(MessageError, match="not a readable JPEG"):
             decode_gray(b"\xff\xd8 definitely not a jpeg")
+        with pytest.raises(MessageError, match="cannot decode"):
+            decode_gray(b"\x89PNG definitely not a png either")
         with pytest.raises(MessageError, match="empty"):
             decode_gray(b"")
+
+    @pytest.mark.parametrize("reduce", [1, 2, 4, 8])
+    def test_decodes_pixel_for_pixel_like_opencv_and_strictly(self, natural_factory, reduce):
+        data = self._jpeg((natural_factory(181, 323, seed=1) * 255).astype(np.uint8))
+        flag = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2}.get(reduce)
+        flag = flag if flag is not None else getattr(cv2, f"IMREAD_REDUCED_GRAYSCALE_{reduce}")
+        assert np.array_equal(
+            decode_gray(data, reduce=reduce), cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        )
+        cut = data[: len(data) // 2] + b"\xff\xd9"  # OpenCV would decode it, half grey
+        with pytest.raises(MessageError, match="does not decode completely"):
+            decode_gray(cut, reduce=reduce)
 
     def test_bad_reduce_raises_config_error(self):
         with pytest.raises(ConfigError, match="reduce"):
