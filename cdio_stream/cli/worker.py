@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="preprocess, trainer: LSTM checkpoint to start from (default: the shipped one); "
         "newer versions published on the model topic replace it",
     )
+    p.add_argument("--batch-size", type=int, default=16, help="preprocess: most frames per LSTM call")
+    p.add_argument("--batch-ms", type=float, default=20.0, help="preprocess: longest wait to fill a batch")
     p.add_argument("--policy", default="cdio", help="scheduler: policy name (default cdio)")
     p.add_argument(
         "--seed",
@@ -101,6 +103,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     parts = WorkerParts(role=args.role)
     if args.role == "preprocess":
         parts.preprocessor = workers.build_preprocessor(settings, topology, args.rpp_checkpoint)
+        if args.batch_size < 1 or args.batch_ms < 0:
+            raise ConfigError(
+                f"--batch-size must be >= 1 and --batch-ms >= 0, got {args.batch_size}, {args.batch_ms}"
+            )
+        parts.batch_size, parts.batch_s = args.batch_size, args.batch_ms / 1000.0
         if parts.preprocessor.rpp.predictor is not None:  # the fallback rule takes no model updates
             parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "trainer":

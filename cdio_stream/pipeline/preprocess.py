@@ -1,8 +1,9 @@
 """Preprocess stage: a frame off the wire becomes a task with features and a preference.
 
-Broker-free: the Faust agent hands it (value, headers) and publishes what it returns.
-Bad input raises a :class:`~cdio_stream.errors.CdioError` subclass; the agent sends the
-record to the dead-letter topic with that message as the reason.
+Broker-free: the Faust agent hands it (value, headers) records, a micro-batch at a time
+(one LSTM call per batch), and publishes what it returns. Bad input gives a
+:class:`~cdio_stream.errors.CdioError` subclass for that record alone; the agent sends
+the record to the dead-letter topic with that message as the reason.
 
 :meth:`Preprocessor.adopt` takes a model published by the online trainer (an encoded
 :class:`~cdio_stream.messages.RppModel`) and switches to it if it is newer than the one in
@@ -12,13 +13,13 @@ use: later tasks carry its version, without a restart.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.messages import Task, TaskFeatures, decode_frame, decode_rpp_model
-from cdio_stream.rpp.pipeline import FrameTask, RppPipeline
+from cdio_stream.messages import Frame, Task, TaskFeatures, decode_frame, decode_rpp_model
+from cdio_stream.rpp.pipeline import FrameTask, RppDecision, RppPipeline
 from cdio_stream.rpp.rule import COMPUTE
 
 __all__ = ["Preprocessor", "load_rpp"]
@@ -43,13 +44,45 @@ class Preprocessor:
         self.clock = clock
 
     def handle(self, value: bytes | None, headers: Any, source: str | None = None) -> Task:
-        """``source``: where the frame record came from ("<partition>/<offset>"), kept on the task."""
+        """One frame record; bad input raises. ``source``: where the record came from
+        ("<partition>/<offset>"), kept on the task."""
+        (out,) = self.handle_batch([(value, headers, source)])
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def handle_batch(self, records: Sequence[tuple[bytes | None, Any, str | None]]) -> list[Task | Exception]:
+        """Frame records ``(value, headers, source)`` -> one task, or the exception that
+        rejects that record, per record, in order. A bad record does not spoil the others:
+        features are per frame, the LSTM runs once over the batch's good frames. Each
+        task's ``preprocess_s`` is the batch's time: what its frame waited in this stage."""
         t0 = time.perf_counter()
-        frame = decode_frame(value, headers, self.max_frame_bytes)
-        m = frame.meta
+        out: list[Task | Exception | None] = [None] * len(records)
+        frames: list[tuple[int, Frame]] = []
+        for i, (value, headers, _) in enumerate(records):
+            try:
+                frames.append((i, decode_frame(value, headers, self.max_frame_bytes)))
+            except Exception as exc:  # noqa: BLE001 - handed back, per record
+                out[i] = exc
         # The features' scaled grey decode is strict (cdio_stream.jpeg): it is also the one
         # check that dead-letters a frame cut short, here, before it is scheduled.
-        (decision,) = self.rpp.process([FrameTask(m.stream_id, m.capture_time, frame.jpeg, m.a_req, m.d_req)])
+        decisions = self.rpp.process_each(
+            [
+                FrameTask(f.meta.stream_id, f.meta.capture_time, f.jpeg, f.meta.a_req, f.meta.d_req)
+                for _, f in frames
+            ]
+        )
+        elapsed, now = time.perf_counter() - t0, self.clock()
+        for (i, frame), decision in zip(frames, decisions, strict=True):
+            out[i] = (
+                decision
+                if isinstance(decision, Exception)
+                else self._task(frame, decision, records[i][2], elapsed, now)
+            )
+        return out  # type: ignore[return-value] - every slot is filled now
+
+    @staticmethod
+    def _task(frame: Frame, decision: RppDecision, source: str | None, elapsed: float, now: float) -> Task:
         f = decision.features
         if decision.probability is not None:
             preference = decision.probability
@@ -64,8 +97,8 @@ class Preprocessor:
                 inter_arrival=f.inter_arrival,
             ),
             preference=preference,
-            preprocess_s=time.perf_counter() - t0,
-            created_at=self.clock(),
+            preprocess_s=elapsed,
+            created_at=now,
             source=source,
             model_version=decision.model_version,
         )

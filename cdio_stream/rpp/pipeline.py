@@ -89,20 +89,44 @@ class RppPipeline:
             )
 
     def process(self, tasks: Sequence[FrameTask]) -> list[RppDecision]:
-        """Decide a batch of frames (in capture order within each stream)."""
+        """Decide a batch of frames (in capture order within each stream); any bad frame raises."""
+        out = self.process_each(tasks)
+        for d in out:
+            if isinstance(d, Exception):
+                raise d
+        return out  # type: ignore[return-value]
+
+    def process_each(self, tasks: Sequence[FrameTask]) -> list[RppDecision | Exception]:
+        """Like :meth:`process`, but a frame that fails gives its exception in its place.
+
+        Features are extracted frame by frame: a frame that does not decode raises before it
+        touches its stream's state, so it spoils neither its batch-mates nor its stream's
+        history. The LSTM then runs once over the batch's good frames.
+        """
+        out: list[RppDecision | Exception | None] = [None] * len(tasks)
         feats: list[TaskFeatures] = []
         seqs: list[np.ndarray] = []
-        for t in tasks:
-            f = self.extractor.extract(t.stream, t.capture_time, t.frame, t.a_req, t.d_req)
+        good: list[int] = []
+        for i, t in enumerate(tasks):
+            try:
+                f = self.extractor.extract(t.stream, t.capture_time, t.frame, t.a_req, t.d_req)
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller, per frame
+                out[i] = exc
+                continue
             feats.append(f)
             seqs.append(self.history.append(t.stream, f))
+            good.append(i)
         if self.predictor is None:
-            return [RppDecision(f, rule_preference(f), None) for f in feats]
-        if not seqs:
-            return []
-        probs = self.predictor.predict_proba(np.stack(seqs))
-        thr, version = self.predictor.threshold, self.predictor.version
-        return [
-            RppDecision(f, preference_of(float(p), thr), float(p), version)
-            for f, p in zip(feats, probs, strict=True)
-        ]
+            decisions = [RppDecision(f, rule_preference(f), None) for f in feats]
+        elif seqs:
+            probs = self.predictor.predict_proba(np.stack(seqs))
+            thr, version = self.predictor.threshold, self.predictor.version
+            decisions = [
+                RppDecision(f, preference_of(float(p), thr), float(p), version)
+                for f, p in zip(feats, probs, strict=True)
+            ]
+        else:
+            decisions = []
+        for i, d in zip(good, decisions, strict=True):
+            out[i] = d
+        return out  # type: ignore[return-value] - every slot is filled now

@@ -126,3 +126,54 @@ class TestModelVersions:
         with pytest.raises(MessageError, match="sha256"):
             pre.adopt(value + b"x", headers)
         assert pre.handle(*self.frame(0)).model_version == 0
+
+
+class TestMicroBatch:
+    """handle_batch: one LSTM call per batch, the same tasks as one frame at a time."""
+
+    @staticmethod
+    def records(n_frames: int, streams=("a", "b")) -> list:
+        out = []
+        for i in range(n_frames):
+            for s in streams:
+                meta = FrameMeta(s, i, 10.0 + i * 0.04, a_req=60.0, d_req=0.4)
+                value, headers = encode_frame(Frame(meta, jpeg(i * 7 + len(s))))
+                out.append((value, headers, f"0/{len(out)}"))
+        return out
+
+    @pytest.fixture(params=["rule", "lstm"])
+    def make(self, request):
+        from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
+
+        checkpoint = DEFAULT_RPP_CHECKPOINT if request.param == "lstm" else None
+        return lambda: Preprocessor(load_rpp(checkpoint), 4_000_000, clock=lambda: 5.0)
+
+    def test_batch_gives_the_tasks_of_one_at_a_time(self, make):
+        records = self.records(5)
+        single = make()
+        one_by_one = [single.handle(*r) for r in records]
+        batched = make().handle_batch(records)
+        assert len(batched) == len(records)
+        for a, b in zip(one_by_one, batched, strict=True):
+            assert b.task_id == a.task_id and b.source == a.source and b.model_version == a.model_version
+            assert b.features == a.features
+            assert b.preference == pytest.approx(a.preference, abs=1e-6)
+
+    def test_a_bad_record_spoils_neither_its_batch_mates_nor_its_streams_state(self, make):
+        good = self.records(3, streams=("a",))
+        cut = good[1][0][: len(good[1][0]) // 2] + b"\xff\xd9"  # stream a, frame 1, cut short
+        batch = [good[0], (cut, good[1][1], "0/1"), (b"junk", good[2][1], "0/2"), good[2]]
+        out = make().handle_batch(batch)
+        assert isinstance(out[1], MessageError) and isinstance(out[2], MessageError)
+        first, third = out[0], out[3]
+        assert first.task_id == "a/0" and third.task_id == "a/2"
+        # frame 2 follows frame 0 in the stream's state: the bad frame 1 left no trace there
+        assert third.features.inter_arrival == pytest.approx(0.08)
+        clean = make().handle_batch([good[0], good[2]])
+        assert clean[1].features == third.features
+        assert clean[1].preference == pytest.approx(third.preference, abs=1e-6)
+
+    def test_batch_time_is_every_tasks_preprocess_time(self, make):
+        out = make().handle_batch(self.records(2))
+        assert len({t.preprocess_s for t in out}) == 1 and out[0].preprocess_s > 0
+        assert make().handle_batch([]) == []
