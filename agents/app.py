@@ -140,6 +140,17 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
             what=f"{msg.topic}[{msg.partition}]@{msg.offset}",
         )
 
+    @app.on_partitions_assigned.connect
+    async def log_assignment(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        """Which partitions this worker holds now: how a role's workers split its topics."""
+        held: dict[str, list[int]] = {}
+        for tp in assigned:
+            held.setdefault(tp.topic, []).append(tp.partition)
+        log.info(
+            "partitions assigned %s",
+            " ".join(f"{t}={','.join(map(str, sorted(p)))}" for t, p in sorted(held.items())) or "none",
+        )
+
     if parts.role == "preprocess":
         _preprocess(app, topology, parts, raw, to_dead_letter)
     elif parts.role == "scheduler":

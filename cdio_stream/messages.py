@@ -14,7 +14,7 @@ message that says what was wrong; callers send such input to the dead-letter top
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import orjson

@@ -29,12 +29,14 @@ log = logging.getLogger(__name__)
 class WorkerSpec:
     role: str
     args: tuple[str, ...] = ()  # extra `cdio-stream worker` flags, e.g. ("--server", "edge-1")
+    replica: int = 1  # the n-th worker of the same role (and server): they share its consumer group
 
     @property
     def name(self) -> str:
+        name = self.role
         if self.role == "inference" and "--server" in self.args:
-            return f"inference-{self.args[self.args.index('--server') + 1]}"
-        return self.role
+            name = f"inference-{self.args[self.args.index('--server') + 1]}"
+        return name if self.replica == 1 else f"{name}-{self.replica}"
 
 
 # What `cdio-stream worker` prints once its Faust worker has started consuming.

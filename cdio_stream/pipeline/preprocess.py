@@ -12,6 +12,7 @@ use: later tasks carry its version, without a restart.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from cdio_stream.rpp.pipeline import FrameTask, RppDecision, RppPipeline
 from cdio_stream.rpp.rule import COMPUTE
 
 __all__ = ["Preprocessor", "load_rpp"]
+
+log = logging.getLogger(__name__)
 
 
 def load_rpp(checkpoint: Path | None) -> RppPipeline:
@@ -64,6 +67,7 @@ class Preprocessor:
                 frames.append((i, decode_frame(value, headers, self.max_frame_bytes)))
             except Exception as exc:  # noqa: BLE001 - handed back, per record
                 out[i] = exc
+        self._log_new_streams(frames, records)
         # The features' scaled grey decode is strict (cdio_stream.jpeg): it is also the one
         # check that dead-letters a frame cut short, here, before it is scheduled.
         decisions = self.rpp.process_each(
@@ -80,6 +84,15 @@ class Preprocessor:
                 else self._task(frame, decision, records[i][2], elapsed, now)
             )
         return out  # type: ignore[return-value] - every slot is filled now
+
+    def _log_new_streams(self, frames: list[tuple[int, Frame]], records: Sequence[tuple]) -> None:
+        """One line per stream this worker starts keeping state for (its first frame here)."""
+        seen: set[str] = set()
+        for i, f in frames:
+            sid = f.meta.stream_id
+            if sid not in seen and sid not in self.rpp.extractor:
+                seen.add(sid)
+                log.info("new stream %s on this worker (first frame from %s)", sid, records[i][2])
 
     @staticmethod
     def _task(frame: Frame, decision: RppDecision, source: str | None, elapsed: float, now: float) -> Task:

@@ -35,15 +35,17 @@ def pipeline_workers(
     rpp_checkpoint: Path | None = None,
     sink_args: tuple[str, ...] = (),
     reference_rate: float | None = None,
+    preprocess_workers: int = 1,
 ) -> list[WorkerSpec]:
     """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
-    ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``)."""
+    ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``); ``preprocess_workers``
+    preprocess workers split the frames partitions (one consumer group)."""
     pre = ("--rpp-checkpoint", str(rpp_checkpoint)) if rpp_checkpoint else ()
     sched = ("--policy", policy, "--seed", str(seed))
     if reference_rate is not None:
         sched += ("--reference-rate", str(reference_rate))
     specs = [
-        WorkerSpec("preprocess", pre),
+        *(WorkerSpec("preprocess", pre, replica=n) for n in range(1, preprocess_workers + 1)),
         WorkerSpec("scheduler", sched),
         WorkerSpec("sink", tuple(sink_args)),
     ]
