@@ -9,7 +9,8 @@ One broker, the same frames, one run:
 2. **pipeline**: real worker processes (preprocess with the shipped LSTM, the CDIO
    scheduler, one inference worker per server, the sink) started by the project's
    Launcher, every server on the ``null`` detector (no detections, near-zero time; the
-   JPEG is still decoded, the link emulated, the result priced). After a warm-up, the
+   JPEG is still decoded, the link emulated, the result priced; no reference runs: a
+   no-op detector is no reference). After a warm-up, the
    frames are published flat out; frames/s from the first send to the last result,
    p50/p95 of each delay part of the results and of capture -> result, and the CPU time
    each worker process spent per frame (utime + stime from /proc/PID/stat, before and
@@ -218,7 +219,7 @@ async def publish_and_collect(bootstrap: str, topology: Topology, messages: list
 def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs: Path) -> dict:
     launcher = Launcher(settings, logs)
     try:
-        for spec in pipeline_workers(topology):
+        for spec in pipeline_workers(topology, reference_rate=0.0):
             launcher.start(spec)
         ready_s = launcher.wait_ready(timeout_s=300)
         print(f"  {len(launcher.workers)} workers ready in {ready_s:.0f} s", flush=True)
@@ -243,7 +244,8 @@ def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs:
 
 
 def stage_code(settings: Settings, topology: Topology, messages: list[Message], slot_size: int = 16) -> dict:
-    """CPU ms per frame of the stage objects the workers run, called directly (no Kafka, no Faust)."""
+    """CPU ms per frame of the stage objects the workers run, called directly (no Kafka, no Faust),
+    in batches / slots of ``slot_size`` (the workers' default batch and slot sizes)."""
     import torch
 
     from cdio_stream.messages import encode_assignment, encode_task
@@ -251,7 +253,7 @@ def stage_code(settings: Settings, topology: Topology, messages: list[Message], 
 
     torch.set_num_threads(1)  # as each worker runs (the demo's --worker-threads 1)
     pre = workers.build_preprocessor(settings, topology, None)
-    sched, _ = workers.build_scheduler(settings, topology, "cdio")
+    sched, _ = workers.build_scheduler(settings, topology, "cdio", reference_rate=0.0)
     infer = {
         sid: workers.build_inference(settings, topology, workers.InferenceOptions(server_id=sid))
         for sid in topology.server_ids
@@ -259,10 +261,12 @@ def stage_code(settings: Settings, topology: Topology, messages: list[Message], 
     cpu = {"preprocess": 0.0, "scheduler": 0.0, "inference": 0.0}
     clock = time.process_time
     for i in range(0, len(messages), slot_size):
-        encoded = []
         t = clock()
-        for _, value, headers in messages[i : i + slot_size]:
-            encoded.append(encode_task(pre.handle(value, headers), topology.max_frame_bytes))
+        records = [(value, headers, None) for _, value, headers in messages[i : i + slot_size]]
+        # Batches as the worker takes them; a tree from before the micro-batching: one at a time.
+        batch = getattr(pre, "handle_batch", None)
+        tasks = batch(records) if batch else [pre.handle(*r) for r in records]
+        encoded = [encode_task(task, topology.max_frame_bytes) for task in tasks]
         cpu["preprocess"] += clock() - t
         t = clock()
         tasks = [sched.decode_task(v, h) for v, h in encoded]

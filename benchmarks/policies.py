@@ -132,7 +132,8 @@ def averages(rows, policies):
     for p in policies:
         mine = [r for r in rows if r["policy"] == p]
         print(
-            f"{p:<11}" + "".join(f"{fmt_num(float(np.mean([r[k] for r in mine])), f, s):>12}" for k, _, f, s in keys)
+            f"{p:<11}"
+            + "".join(f"{fmt_num(float(np.mean([r[k] for r in mine])), f, s):>12}" for k, _, f, s in keys)
         )
 
 

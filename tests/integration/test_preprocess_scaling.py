@@ -109,7 +109,7 @@ class TestPreprocessScaling:
             torch_threads=1,
         )  # fmt: skip
         launcher = Launcher(run_settings, tmp_path / "logs")
-        specs = pipeline_workers(topology, preprocess_workers=2)
+        specs = pipeline_workers(topology, preprocess_workers=2, reference_rate=0.0)  # null has no card
         try:
             for spec in specs:
                 launcher.start(spec)

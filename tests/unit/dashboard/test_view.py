@@ -29,9 +29,7 @@ class TestRun:
         summary = metrics.summary()
         for key, value in summary.items():
             if key.startswith("feedback_"):  # shown together, as the shares of each source
-                assert run["accuracy_sources"].get(key.removeprefix("feedback_"), 0.0) == pytest.approx(
-                    value
-                )
+                assert run["accuracy_sources"].get(key.removeprefix("feedback_"), 0.0) == pytest.approx(value)
             else:
                 assert run[key] == pytest.approx(value), key
         assert run["tasks"] == 5
