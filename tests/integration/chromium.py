@@ -11,7 +11,6 @@ import asyncio
 import base64
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -20,22 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
+
+from tests.integration.external import find_binary
 
 __all__ = ["find_chromium", "Chromium"]
-
-INSTALL_HINT = "install it with `apt-get install -y chromium` (Debian) or set CDIO_CHROMIUM=/path/to/chromium"
 
 
 def find_chromium() -> str:
     """The browser binary; skips the test without one, fails it under CI=true (CI installs it)."""
-    path = os.environ.get("CDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    message = f"no chromium browser found: {INSTALL_HINT}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return find_binary(
+        ("chromium", "chromium-browser"),
+        "CDIO_CHROMIUM",
+        "install it with `apt-get install -y chromium` (Debian)",
+    )
 
 
 FLAGS = (
