@@ -20,7 +20,7 @@ from typing import Any
 from cdio_stream.errors import ConfigError
 from cdio_stream.feedback.judge import ReferenceJudge
 
-__all__ = ["auto_accuracy_range", "card_of", "per_frame_map50", "reference_judge"]
+__all__ = ["auto_accuracy_range", "card_of", "deployed_accuracy_range", "per_frame_map50", "reference_judge"]
 
 
 def card_of(weights: Path | None) -> dict[str, Any] | None:
@@ -64,3 +64,17 @@ def auto_accuracy_range(edge: dict[str, Any], cloud: dict[str, Any]) -> tuple[fl
     if not hi > lo:
         raise ConfigError(f"auto accuracy range is empty: edge median {lo} >= cloud 90th percentile {hi}")
     return round(lo, 1), round(hi, 1)
+
+
+def deployed_accuracy_range(topology, models_file: Path | None = None) -> tuple[float, float]:
+    """:func:`auto_accuracy_range` for the deployment of ``topology``: its first edge
+    server's model and its first cloud server's model, from their registry cards."""
+    from cdio_stream.inference.registry import default_registry, load_registry
+
+    registry = load_registry(models_file) if models_file else default_registry()
+    edge = next((s for s in topology.servers if s.tier == "edge"), None)
+    cloud = next((s for s in topology.servers if s.tier == "cloud"), None)
+    if edge is None or cloud is None:
+        raise ConfigError("--accuracy-range auto needs an edge and a cloud server in topics.yaml")
+    stats = [per_frame_map50(s.model, registry.spec(s.model).weights) for s in (edge, cloud)]
+    return auto_accuracy_range(*stats)

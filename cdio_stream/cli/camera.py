@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import signal
 
+from cdio_stream.cli.accuracy_range import PAPER_RANGE, add_accuracy_range, resolve_accuracy_range
 from cdio_stream.errors import ConfigError
 from cdio_stream.settings import Settings
 
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="pace video files at this rate (default: the file's)")
     p.add_argument("--max-frames", type=int, help="stop each camera after capturing this many frames")
     p.add_argument("--max-in-flight", type=int, default=2, help="unacknowledged sends per camera (default 2)")
-    p.add_argument("--accuracy-range", nargs=2, type=float, default=[50.0, 80.0], metavar=("LO", "HI"))
+    add_accuracy_range(p, PAPER_RANGE)
     p.add_argument("--delay-range", nargs=2, type=float, default=[0.2, 0.6], metavar=("LO", "HI"))
     p.add_argument("--seed", type=int, default=0, help="seed of the requirement sampling (default 0)")
     p.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ids = args.stream_id or [None] * len(args.sources)
     if len(ids) != len(args.sources):
         raise ConfigError(f"got {len(ids)} --stream-id for {len(args.sources)} sources")
-    sampler = RequirementSampler(tuple(args.accuracy_range), tuple(args.delay_range), seed=args.seed)
+    a_range = resolve_accuracy_range(args.accuracy_range, settings)
+    sampler = RequirementSampler(a_range, tuple(args.delay_range), seed=args.seed)
     configs = [
         CameraConfig(
             source=int(src) if src.isdigit() else src,

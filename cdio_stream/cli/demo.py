@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cdio_stream.cli.accuracy_range import add_accuracy_range, resolve_accuracy_range
 from cdio_stream.errors import CdioError
 from cdio_stream.settings import Settings
 
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=2.5, help="replay rate per stream (default 2.5; 0 = flat out)"
     )
     p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
+    add_accuracy_range(p, ("auto",))
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=480.0, help="give up waiting for results after N s")
@@ -73,6 +75,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         given = DetracDataset(args.dataset)
         print(f"dataset {args.dataset}: {len(given)} sequences, {given.validate()} images", flush=True)
+    a_range = resolve_accuracy_range(args.accuracy_range, settings)
+    how = " (auto: edge model's median .. cloud model's 90th percentile per-frame mAP50, from their cards)"
+    print(f"accuracy requirements A^q ~ U[{a_range[0]:g}, {a_range[1]:g}] mAP50 %"
+          f"{how if args.accuracy_range == ['auto'] else ''}", flush=True)  # fmt: skip
     run_id = time.strftime("%Y%m%d-%H%M%S")
     with contextlib.ExitStack() as stack:
         if settings.bootstrap:
@@ -110,7 +116,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         collector = ResultCollector(settings.bootstrap, topology)
         t0 = time.monotonic()
-        stats = asyncio.run(_replay_and_collect(settings, topology, dataset, args, collector, launcher, t0))
+        stats = asyncio.run(
+            _replay_and_collect(settings, topology, dataset, args, a_range, collector, launcher, t0)
+        )
         elapsed = time.monotonic() - t0
         print(
             f"all {stats.total('delivered'):.0f} frames accounted for in {elapsed:.1f} s "
@@ -119,14 +127,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print()
         print(stats.summary())
         print()
-        print(f"Metrics of this run (policy {args.policy}, {args.bandwidth} bandwidth):")
+        print(
+            f"Metrics of this run (policy {args.policy}, {args.bandwidth} bandwidth, "
+            f"A^q in [{a_range[0]:g}, {a_range[1]:g}]):"
+        )
         print(collector.metrics.table())
         if collector.dead_letters:
             print(f"dead letters: {len(collector.dead_letters)}")
             for dl in collector.dead_letters[:10]:
                 print(f"  {dl.stage}: {dl.reason}")
         if args.json:
-            _write_json(args.json, args, collector, elapsed)
+            _write_json(args.json, args, a_range, collector, elapsed)
             print(f"metrics written to {args.json}")
         if args.dashboard:
             _linger(launcher)
@@ -160,7 +171,7 @@ def _linger(launcher) -> None:
         print()
 
 
-async def _replay_and_collect(settings, topology, dataset, args, collector, launcher, t0: float):
+async def _replay_and_collect(settings, topology, dataset, args, a_range, collector, launcher, t0: float):
     from cdio_stream.data.detrac import DetracDataset
     from cdio_stream.data.replay import ReplayConfig, plan_streams, replay
     from cdio_stream.data.requirements import RequirementSampler
@@ -169,7 +180,7 @@ async def _replay_and_collect(settings, topology, dataset, args, collector, laun
     config = ReplayConfig(
         fps=args.fps,
         max_frames=args.frames,
-        requirements=RequirementSampler(seed=args.seed),
+        requirements=RequirementSampler(accuracy_range=a_range, seed=args.seed),
         progress_interval_s=3600,  # the collector reports progress instead
     )
     sent: dict[str, int | None] = {"frames": None}
@@ -207,7 +218,7 @@ async def _replay_and_collect(settings, topology, dataset, args, collector, laun
     return stats
 
 
-def _write_json(path: Path, args: argparse.Namespace, collector, elapsed_s: float) -> None:
+def _write_json(path: Path, args: argparse.Namespace, a_range, collector, elapsed_s: float) -> None:
     import orjson
 
     m = collector.metrics
@@ -217,6 +228,7 @@ def _write_json(path: Path, args: argparse.Namespace, collector, elapsed_s: floa
         "streams": args.sequences,
         "frames_per_stream": args.frames,
         "fps_per_stream": args.fps,
+        "accuracy_range": list(a_range),
         "elapsed_s": elapsed_s,
         "results_per_s": m.count / elapsed_s if elapsed_s > 0 else None,
         "summary": m.summary(),

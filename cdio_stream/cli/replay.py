@@ -17,6 +17,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+from cdio_stream.cli.accuracy_range import PAPER_RANGE, add_accuracy_range, resolve_accuracy_range
 from cdio_stream.errors import ConfigError
 from cdio_stream.settings import Settings
 
@@ -37,10 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--loops", type=int, default=1, help="replay each sequence this many times (default 1)")
     p.add_argument("--max-frames", type=int, help="stop each stream after this many frames")
-    p.add_argument(
-        "--accuracy-range", nargs=2, type=float, default=[50.0, 80.0], metavar=("LO", "HI"),
-        help="A^q range, mAP50 percent (default 50 80, paper 4.2.1)",
-    )  # fmt: skip
+    add_accuracy_range(p, PAPER_RANGE)
     p.add_argument(
         "--delay-range", nargs=2, type=float, default=[0.2, 0.6], metavar=("LO", "HI"),
         help="D^q range in seconds (default 0.2 0.6, paper 4.2.1)",
@@ -70,7 +68,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         loops=args.loops,
         max_frames=args.max_frames,
         requirements=RequirementSampler(
-            accuracy_range=tuple(args.accuracy_range), delay_range=tuple(args.delay_range), seed=args.seed
+            accuracy_range=resolve_accuracy_range(args.accuracy_range, settings),
+            delay_range=tuple(args.delay_range),
+            seed=args.seed,
         ),
         progress_interval_s=args.progress_interval,
     )

@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--streams", type=int, default=6, help="synthetic trace: cameras")
     p.add_argument("--frames", type=int, default=1000, help="synthetic trace: frames per camera (25 fps)")
     p.add_argument("--slot", type=float, default=0.04, help="slot length in seconds")
+    p.add_argument("--preference", choices=("noisy-oracle", "lstm", "none"), default="noisy-oracle",
+                   help="RPP's preference: a noisy oracle of the frame's true edge accuracy (default), the "
+                        "RPP LSTM run on the trace's features (live scale), or none")  # fmt: skip
+    p.add_argument(
+        "--rpp-checkpoint", type=Path, help="--preference lstm: checkpoint (default: the shipped one)"
+    )
     p.add_argument("--preference-error", type=float, default=0.1, help="error rate of the simulated RPP")
     p.add_argument("--feedback", choices=("truth", "reference", "none"), default="truth",
                    help="what accuracy the policy learns from: the trace's truth, reference runs on a "
@@ -73,7 +79,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
                                                            seed=args.seed + 1000))  # fmt: skip
         judge = reference_prior(card_frames, cloud)
     sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,
-                    workload=WorkloadConfig(preference_error=args.preference_error, seed=args.seed),
+                    workload=WorkloadConfig(preference=args.preference, preference_error=args.preference_error,
+                                            rpp_checkpoint=str(args.rpp_checkpoint) if args.rpp_checkpoint else None,
+                                            seed=args.seed),
                     feedback=args.feedback, reference_rate=args.reference_rate, reference_judge=judge)  # fmt: skip
     complexity = [f.complexity for f in trace]
     extra = {
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return 0
     print(f"{len(sim.tasks)} tasks, deployment {args.deployment}, {args.bandwidth} bandwidth, "
-          f"feedback {args.feedback}")  # fmt: skip
+          f"feedback {args.feedback}, preference {args.preference}")  # fmt: skip
     cols = (("mean_accuracy", "acc", ".2f", 1), ("acc_success", "acc ok%", ".1f", 100),
             ("delay_success", "delay ok%", ".1f", 100), ("mean_delay_s", "delay ms", ".0f", 1000),
             ("compute_tflop", "TFLOP", ".3f", 1), ("bandwidth_mbps", "Mbps", ".1f", 1),

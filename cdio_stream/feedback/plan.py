@@ -62,10 +62,11 @@ class ReferencePlan:
         self._model = {s.id: s.model for s in self.servers}
 
     def shadow_for(
-        self, stream_id: str, context: str, server_id: str, load: Mapping[str, float]
+        self, stream_id: str, context: str, server_id: str, load: Mapping[str, float], has_truth: bool = False
     ) -> str | None:
-        """The server that runs this task a second time, or None when it is not sampled."""
-        if not self.sampler.sample(stream_id, f"{context}|{self._model[server_id]}"):
+        """The server that runs this task a second time, or None when it is not sampled.
+        A frame with ground truth gets no warm-up sampling (see the sampler)."""
+        if not self.sampler.sample(stream_id, f"{context}|{self._model[server_id]}", not has_truth):
             return None
         if self._model[server_id] != self.reference.model:
             return self.reference.id

@@ -131,7 +131,10 @@ class SchedulerStage:
             shadow = None
             if self.reference is not None:
                 context = str(info.get("context", "-"))
-                shadow = self.reference.shadow_for(task.frame.meta.stream_id, context, d.server_id, load)
+                has_truth = task.frame.meta.gt_ref is not None
+                shadow = self.reference.shadow_for(
+                    task.frame.meta.stream_id, context, d.server_id, load, has_truth
+                )
                 if shadow is not None:
                     load[shadow] = load.get(shadow, 0.0) + 1.0
             assignments.append(

@@ -8,6 +8,8 @@
   model's accuracy on the frame is below A^q (the edge cannot satisfy C1), "bandwidth"
   otherwise; the label is flipped with probability ``error`` and reported as probability
   ``confidence`` (or 1 - confidence). ``preference="none"`` gives None for every task.
+  ``preference="lstm"`` runs the RPP LSTM (``rpp_checkpoint``, default the shipped one) on
+  each stream's last ``seq_len`` tasks, as the live preprocess worker does (:func:`lstm_preferences`).
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from cdio_stream.errors import ConfigError
 from cdio_stream.policy.base import SlotTask
 from cdio_stream.trace import TraceFrame
 
-__all__ = ["WorkloadConfig", "build_tasks"]
+__all__ = ["PREFERENCES", "WorkloadConfig", "build_tasks", "live_scale_features", "lstm_preferences"]
+
+PREFERENCES = ("noisy-oracle", "lstm", "none")
 
 
 @dataclass(frozen=True)
 class WorkloadConfig:
     a_req_range: tuple[float, float] = (50.0, 80.0)
     d_req_range: tuple[float, float] = (0.2, 0.6)
-    preference: str = "noisy-oracle"  # or "none"
+    preference: str = "noisy-oracle"  # or "lstm" or "none"
     preference_error: float = 0.1
     preference_confidence: float = 0.9
+    rpp_checkpoint: str | None = None  # preference "lstm": the checkpoint (None: the shipped one)
     seed: int = 0
 
 
@@ -39,8 +44,8 @@ def build_tasks(
 ) -> tuple[list[SlotTask], np.ndarray]:
     """Tasks sorted by arrival time, and for each the index of its frame in ``frames``."""
     cfg = config
-    if cfg.preference not in ("noisy-oracle", "none"):
-        raise ConfigError(f"preference must be 'noisy-oracle' or 'none', got {cfg.preference!r}")
+    if cfg.preference not in PREFERENCES:
+        raise ConfigError(f"preference must be one of {', '.join(PREFERENCES)}, got {cfg.preference!r}")
     if not 0 <= cfg.preference_error <= 1 or not 0.5 <= cfg.preference_confidence <= 1:
         raise ConfigError("preference_error must be in [0, 1] and preference_confidence in [0.5, 1]")
     if cfg.preference == "noisy-oracle" and edge_model is None:
@@ -53,9 +58,10 @@ def build_tasks(
     a_req = rng.uniform(*cfg.a_req_range, size=n)
     d_req = rng.uniform(*cfg.d_req_range, size=n)
     flips = rng.random(n) < cfg.preference_error
+    lstm = lstm_preferences(frames, a_req, d_req, cfg.rpp_checkpoint) if cfg.preference == "lstm" else None
     tasks = []
     for i, fr in enumerate(frames):
-        pref = None
+        pref = None if lstm is None else float(lstm[i])
         if cfg.preference == "noisy-oracle":
             try:
                 compute = fr.accuracy[edge_model] < a_req[i]
@@ -88,3 +94,70 @@ def _frame_period(frames: Sequence[TraceFrame]) -> float:
         by_stream.setdefault(fr.stream, []).append(fr.capture_time)
     gaps = [g for ts in by_stream.values() for g in np.diff(sorted(ts)) if g > 0]
     return float(np.median(gaps)) if gaps else 0.04
+
+
+def live_scale_features(frames: Sequence[TraceFrame], normaliser) -> np.ndarray:
+    """(N, F) raw feature vectors of ``frames`` on the live feature scale of ``normaliser``.
+
+    A synthetic trace's complexity lives on [0, 1] and has 4 scale terms; the live extractor
+    gives complexities around 0.002-0.013 with 5 (:class:`~cdio_stream.rpp.features.FeatureConfig`).
+    So complexity and motion are standardised over the trace and put back at the mean and
+    spread that the checkpoint's training features had (in the normaliser's log space):
+    every complexity term takes the frame complexity's z-score, motion its own. A frame
+    that is complex for this trace is then as complex, in the model's eyes, as a frame that
+    was complex in its training data. inter_arrival (the capture-time gap), A^q and D^q are
+    on their real scales already and are left alone; a trace profiled from real frames
+    (5 scale terms) is used as it is.
+    """
+    names = list(normaliser.names)
+    n_scales = sum(1 for nm in names if nm.startswith("complexity_"))
+    rows = []
+    prev: dict[str, float] = {}
+    for fr in frames:
+        gap = fr.capture_time - prev[fr.stream] if fr.stream in prev else 0.0
+        prev[fr.stream] = fr.capture_time
+        rows.append((fr.complexity, fr.motion, max(gap, 0.0), *fr.complexity_scales))
+    raw = np.array([r[:3] for r in rows], dtype=np.float64)
+    if all(len(fr.complexity_scales) == n_scales for fr in frames) and raw[:, 0].max() < 0.1:
+        scales = np.array([r[3:] for r in rows], dtype=np.float64)
+        return np.column_stack([raw[:, 0], scales, raw[:, 1], raw[:, 2]])  # already live: as profiled
+    mean, std = np.asarray(normaliser.mean), np.asarray(normaliser.std)
+
+    def z(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean()) / (x.std() or 1.0)
+
+    zc, zm = z(raw[:, 0]), z(np.log(raw[:, 1] + 1e-6))
+    cols = [np.exp(mean[k] + std[k] * zc) for k in range(1 + n_scales)]  # complexity, complexity_0..
+    k_motion = names.index("motion")
+    cols.append(np.exp(mean[k_motion] + std[k_motion] * zm))
+    cols.append(raw[:, 2])
+    return np.column_stack(cols)
+
+
+def lstm_preferences(
+    frames: Sequence[TraceFrame], a_req: np.ndarray, d_req: np.ndarray, checkpoint: str | None = None
+) -> np.ndarray:
+    """P(compute) per frame from the RPP LSTM over each stream's history (frames in trace order)."""
+    from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
+    from cdio_stream.rpp.features import pad_sequence
+    from cdio_stream.rpp.predictor import PreferencePredictor
+
+    predictor = PreferencePredictor.load(checkpoint or DEFAULT_RPP_CHECKPOINT)
+    names = list(predictor.normaliser.names)
+    if names[-2:] != ["a_req", "d_req"]:
+        raise ConfigError(f"the LSTM's features {names} do not end with a_req, d_req")
+    base = live_scale_features(frames, predictor.normaliser)
+    vectors = np.column_stack([base, a_req, d_req]).astype(np.float32)
+    order = sorted(range(len(frames)), key=lambda i: (frames[i].stream, frames[i].frame))
+    seqs = np.empty((len(frames), predictor.seq_len, vectors.shape[1]), dtype=np.float32)
+    history: list[int] = []
+    stream = None
+    for i in order:
+        if frames[i].stream != stream:
+            stream, history = frames[i].stream, []
+        history.append(i)
+        seqs[i] = pad_sequence(vectors[history[-predictor.seq_len :]], predictor.seq_len)
+    out = np.empty(len(frames), dtype=np.float64)
+    for start in range(0, len(frames), 4096):
+        out[start : start + 4096] = predictor.predict_proba(seqs[start : start + 4096])
+    return out

@@ -56,3 +56,16 @@ class TestReferenceSampler:
     def test_bad_settings(self, kw):
         with pytest.raises(ConfigError):
             ReferenceSampler(**kw)
+
+
+class TestBorrowing:
+    def test_warm_up_borrows_at_most_max_borrow_turns_per_stream(self):
+        sampler = ReferenceSampler(0.05, max_se=0.2, max_borrow=3, seed=0)
+        picks = [sampler.sample("a", f"key-{i}") for i in range(40)]  # every task a new, uncertain key
+        # 40 tasks x 0.05 = 2 turns of its own, plus at most 3 borrowed
+        assert sum(picks) <= 2 + 3 + 1
+
+    def test_frames_with_ground_truth_get_no_warm_up(self):
+        sampler = ReferenceSampler(0.05, seed=0)
+        picks = [sampler.sample("a", "new", uncertain_ok=False) for _ in range(100)]
+        assert sum(picks) == pytest.approx(5, abs=1)  # the base rate only

@@ -147,3 +147,22 @@ class TestCards:
         assert (lo, hi) == (round(edge["p50"], 1), round(cloud["p90"], 1)) and 0 < lo < hi < 100
         j = reference_judge("cloud", reg.spec("cloud").weights)
         assert j.prior_at() == pytest.approx(cloud["mean"], abs=1.0)  # quantile mean ~ the card's mean
+
+
+class TestAccuracyRangeFlag:
+    def test_auto_numbers_and_bad_values(self):
+        from cdio_stream.cli.accuracy_range import resolve_accuracy_range
+        from cdio_stream.errors import ConfigError
+        from cdio_stream.settings import Settings
+
+        settings = Settings(topics_file=ROOT / "topics.yaml")
+        lo, hi = resolve_accuracy_range(["auto"], settings)
+        reg = default_registry()
+        assert (lo, hi) == auto_accuracy_range(
+            per_frame_map50("edge", reg.spec("edge").weights),
+            per_frame_map50("cloud", reg.spec("cloud").weights),
+        )
+        assert resolve_accuracy_range(["50", "80"], settings) == (50.0, 80.0)
+        for bad in (["50"], ["a", "b"], ["80", "50"], ["auto", "1"]):
+            with pytest.raises(ConfigError, match="accuracy-range"):
+                resolve_accuracy_range(bad, settings)

@@ -47,3 +47,24 @@ class TestSimulateCommand:
         args = parse(["--policy", "magic"])
         with pytest.raises(ConfigError, match="magic"):
             args.func(args, Settings())
+
+
+class TestFeedbackAndPreferenceFlags:
+    @pytest.mark.parametrize("feedback", ["truth", "reference", "none"])
+    def test_feedback_modes_keep_the_json_keys(self, capsys, feedback):
+        args = parse(["--streams", "2", "--frames", "60", "--edges", "2", "--feedback", feedback, "--json"])
+        assert args.func(args, Settings()) == 0
+        m = json.loads(capsys.readouterr().out)["cdio"]
+        assert {"acc_success", "delay_success", "compute_tflop", "cloud_share"} <= set(m)
+        assert m[f"feedback_{feedback}"] > 0
+        assert (m["reference_compute_tflop"] > 0) == (feedback == "reference")
+
+    def test_reference_table_has_an_overhead_line(self, capsys):
+        args = parse(["--streams", "2", "--frames", "60", "--edges", "2", "--feedback", "reference"])
+        assert args.func(args, Settings()) == 0
+        assert "reference overhead" in capsys.readouterr().out
+
+    def test_lstm_preference_runs(self, capsys):
+        args = parse(["--streams", "2", "--frames", "40", "--edges", "2", "--preference", "lstm", "--json"])
+        assert args.func(args, Settings()) == 0
+        assert json.loads(capsys.readouterr().out)["cdio"]["tasks"] == 80

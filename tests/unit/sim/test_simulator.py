@@ -216,3 +216,26 @@ class TestFeedbackModes:
     def test_unknown_mode(self):
         with pytest.raises(ConfigError, match="feedback must be one of"):
             Simulator(TRACE, SERVERS, make_links(SERVERS, "stable", seed=1), feedback="oracle")
+
+
+class TestLstmPreference:
+    def test_the_lstm_runs_on_live_scale_features_of_the_trace(self):
+        from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
+        from cdio_stream.rpp.predictor import PreferencePredictor
+        from cdio_stream.sim import WorkloadConfig
+        from cdio_stream.sim.workload import live_scale_features
+
+        norm = PreferencePredictor.load(DEFAULT_RPP_CHECKPOINT).normaliser
+        raw = live_scale_features(TRACE, norm)
+        assert raw.shape == (len(TRACE), len(norm.names) - 2)  # all but A^q and D^q
+        z = np.log(raw[:, 0] + norm.eps)
+        assert z.mean() == pytest.approx(norm.mean[0], abs=0.01)  # the checkpoint's scale
+        # the synthetic complexity order is kept
+        c = np.array([fr.complexity for fr in TRACE])
+        assert np.all(np.diff(raw[np.argsort(c), 0]) >= -1e-12)
+
+        s = Simulator(TRACE, SERVERS, make_links(SERVERS, "stable", seed=1),
+                      workload=WorkloadConfig(preference="lstm"))  # fmt: skip
+        prefs = np.array([t.preference for t in s.tasks])
+        assert np.all((prefs >= 0) & (prefs <= 1)) and prefs.std() > 0
+        assert s.run(make_policy("cdio", SERVERS)).metrics.tasks == len(TRACE)
