@@ -163,7 +163,7 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
     else:
         _sink(app, topology, parts, raw, to_dead_letter)
         if parts.dashboard is not None:
-            _dashboard(app, topology, parts, raw, dead)
+            _dashboard(app, parts)
     return app
 
 
@@ -509,10 +509,10 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
                 log.info("metrics %s", metrics.log_line())
 
 
-def _dashboard(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, dead) -> None:
-    """The sink's live page: serves it, and reads frames and dead letters for it."""
+def _dashboard(app: faust.App, parts: WorkerParts) -> None:
+    """The sink's live page: it serves the page and follows its side topics (frames, dead
+    letters, policy views) outside the sink's consumer group, so it commits nothing."""
     dash = parts.dashboard
-    frames = app.topic(topology.frames.name, **raw)
 
     @app.service
     class DashboardService(mode.Service):
@@ -525,18 +525,3 @@ def _dashboard(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     @app.timer(interval=dash.lag_every_s)
     async def refresh_lag() -> None:
         await dash.refresh_lag()
-
-    @app.agent(frames, name="dashboard-frames")
-    async def dashboard_frames(stream):
-        async for event in stream.events():
-            dash.on_frame(event.value, event.message.headers)
-
-    @app.agent(app.topic(topology.policy_view.name, **raw), name="dashboard-policy-view")
-    async def dashboard_policy_view(stream):
-        async for event in stream.events():
-            dash.on_policy_view(event.value)
-
-    @app.agent(dead, name="dashboard-dead-letters")
-    async def dashboard_dead_letters(stream):
-        async for event in stream.events():
-            dash.on_dead_letter(event.message.headers)

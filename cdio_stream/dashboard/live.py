@@ -1,11 +1,17 @@
-"""The dashboard as the sink worker runs it: view + web server + consumer-lag reader.
+"""The dashboard as the sink worker runs it: view + web server + side-topic follower +
+consumer-lag reader.
 
 The sink's Faust app (``agents/app.py``) calls :meth:`on_result` for each result its
-metrics counted, :meth:`on_frame` for each record of the frames topic (the sink keeps the
-newest JPEGs per stream, so the page can draw a result's detections on its frame without
-results carrying images), :meth:`on_dead_letter` for each dead letter and
-:meth:`on_policy_view` for each of the scheduler's policy views; a timer calls
-:meth:`refresh_lag`.
+metrics counted; a timer calls :meth:`refresh_lag`. Everything else the page needs comes
+from a :class:`~cdio_stream.kafka.follower.TopicFollower` outside the sink's consumer
+group (it commits nothing, so the sink's exactly-once positions are untouched):
+
+* frames from the end (only the newest matter): the sink keeps the newest JPEGs per
+  stream, so the page draws a result's detections on its frame without results carrying
+  images, and a first start never reads the topic's whole retention;
+* dead letters from the beginning: counted by stage and reason over what the topic holds,
+  the same after a sink restart;
+* policy views from the beginning (compacted: the latest one at once).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class LiveDashboard:
         view: DashboardView,
         server: DashboardServer,
         lag_monitor: Any = None,  # cdio_stream.kafka.lag.LagMonitor; None: no lag shown
+        follower: Any = None,  # cdio_stream.kafka.follower.TopicFollower; None: no side topics
         *,
         max_frame_bytes: int,
         lag_every_s: float = 2.0,
@@ -38,6 +45,7 @@ class LiveDashboard:
         self.view = view
         self.server = server
         self.lag_monitor = lag_monitor
+        self.follower = follower
         self.max_frame_bytes = max_frame_bytes
         self.lag_every_s = lag_every_s
         self._lag_started = False
@@ -48,11 +56,15 @@ class LiveDashboard:
         return self.server.url
 
     async def start(self) -> None:
+        if self.follower is not None:
+            await self.follower.start()  # positioned before the sink says it is ready
         await self.server.start()
         print(f"{DASHBOARD_MARKER}{self.url}", flush=True)  # stdout, whatever the log level
 
     async def stop(self) -> None:
         await self.server.stop()
+        if self.follower is not None:
+            await self.follower.stop()
         if self._lag_started:
             await self.lag_monitor.stop()
             self._lag_started = False
@@ -71,6 +83,14 @@ class LiveDashboard:
 
     def on_result(self, result: Result) -> None:
         self.view.add_result(result)
+
+    def follow(self, frames_topic: str, dead_letter_topic: str, policy_view_topic: str) -> dict:
+        """The follower's topic table: where each side topic starts and who handles it."""
+        return {
+            frames_topic: ("end", lambda rec: self.on_frame(rec.value, rec.headers)),
+            dead_letter_topic: ("beginning", lambda rec: self.on_dead_letter(rec.headers)),
+            policy_view_topic: ("beginning", lambda rec: self.on_policy_view(rec.value)),
+        }
 
     def on_frame(self, value: bytes | None, headers: Any) -> None:
         try:

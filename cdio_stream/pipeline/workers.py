@@ -242,13 +242,18 @@ def build_dashboard(settings: Settings, topology: Topology, metrics, port: int, 
     from cdio_stream.dashboard.live import LiveDashboard
     from cdio_stream.dashboard.server import DashboardServer
     from cdio_stream.dashboard.view import DashboardView
+    from cdio_stream.kafka.follower import TopicFollower
     from cdio_stream.kafka.lag import LagMonitor, pipeline_consumers, server_queues
 
+    bootstrap = settings.bootstrap or ""
     view = DashboardView(topology.servers, metrics, queue_lag=server_queues(topology))
-    lag = LagMonitor(settings.bootstrap or "", pipeline_consumers(topology))
-    return LiveDashboard(
+    lag = LagMonitor(bootstrap, pipeline_consumers(topology))
+    dash = LiveDashboard(
         view, DashboardServer(view, host, port), lag, max_frame_bytes=topology.max_frame_bytes
     )
+    topics = dash.follow(topology.frames.name, topology.dead_letter.name, topology.policy_view.name)
+    dash.follower = TopicFollower(bootstrap, topics, max_fetch_bytes=topology.max_message_bytes)
+    return dash
 
 
 def _torch_threads(settings: Settings) -> None:

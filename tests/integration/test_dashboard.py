@@ -30,12 +30,15 @@ from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.messages import (
     Costs,
     Detection,
+    EstimateRow,
     Frame,
     FrameMeta,
+    PolicyView,
     Result,
     Timings,
     decode_policy_view,
     encode_frame,
+    encode_policy_view,
     encode_result,
 )
 from cdio_stream.pipeline.dead_letter import dead_letter
@@ -181,8 +184,51 @@ class TestSinkDashboard:
                 check=launcher.check,
             )
             assert snapshot(base)["lag_error"] is None
+
+            # A restarted sink: its metrics come back from its state topic, the dead letters and
+            # the policy view from the beginning of their topics; old frames are not re-read,
+            # and the side topics were never in the sink's consumer group.
+            asyncio.run(publish_policy_view(kafka_bootstrap, topology))
+            wait_until("the policy view", lambda: snapshot(base)["policy"], check=launcher.check)
+            assert launcher.stop("sink") == 0
+            launcher.start(WorkerSpec("sink", ("--dashboard-port", "0")))
+            launcher.wait_ready(timeout_s=120)
+            base = wait_for_url(launcher)
+            again = wait_until(
+                "the restarted sink's dead letters and policy view",
+                lambda: (s := snapshot(base))["dead_letters"] and s["policy"] and s,
+                check=launcher.check,
+            )
+            assert again["run"]["tasks"] == 4
+            assert again["dead_letters"] == snap["dead_letters"]
+            assert again["policy"]["policy"] == "cdio" and again["policy"]["feedbacks"] == 4
+            assert again["streams"] == []  # no frames re-read, no results since the restart
+            assert get(f"{base}api/snapshot")  # still serving
+            groups = asyncio.run(committed_topics(kafka_bootstrap, topology.worker_group("sink")))
+            assert topology.frames.name not in groups and topology.dead_letter.name not in groups
         finally:
             launcher.stop_all()
+
+
+async def publish_policy_view(bootstrap: str, topology) -> None:
+    view = PolicyView("cdio", topology.server_ids, "P(ok)", (EstimateRow("c", (0.5,) * 5, (1,) * 5),), 4, 1.0)
+    producer = create_frame_producer(bootstrap, topology)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topology.policy_view.name, encode_policy_view(view), key=b"policy")
+    finally:
+        await producer.stop()
+
+
+async def committed_topics(bootstrap: str, group: str) -> set[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {tp.topic for tp in await admin.list_consumer_group_offsets(group)}
+    finally:
+        await admin.close()
 
 
 def shown_number(text: str) -> float:
