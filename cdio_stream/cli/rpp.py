@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hist.add_argument("--a-range", type=float, nargs=2, default=(50.0, 80.0), metavar=("LO", "HI"))
     hist.add_argument("--d-range", type=float, nargs=2, default=(0.2, 0.6), metavar=("LO", "HI"))
     hist.add_argument("--cloud-bandwidth", type=float, default=300e6, help="cloud uplink, bits/s")
+    hist.add_argument(
+        "--draws", type=int, default=1, help="requirement draws per frame (streams <stream>#k); default 1"
+    )
     hist.set_defaults(func=run)
 
     train = sub.add_parser("train", help="train the preference LSTM on a history file")
@@ -40,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--layers", type=int, default=2)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--dropout", type=float, default=0.0, help="between LSTM layers")
     train.add_argument("--patience", type=int, default=6)
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument(
@@ -77,6 +82,7 @@ def _history(args: argparse.Namespace) -> int:
         a_range=tuple(args.a_range),
         d_range=tuple(args.d_range),
         delay_fn=LinkDelay(cloud_bandwidth_bps=args.cloud_bandwidth),
+        draws=args.draws,
     )
     n = write_history(args.out, records)
     compute = sum(preference_label(r) for r in records)
@@ -99,6 +105,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout,
         patience=args.patience,
         val_fraction=args.val_fraction,
         both_fail=args.both_fail,

@@ -28,7 +28,7 @@ served by it), a slight widening of the issue's wording, which names accuracy on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +48,17 @@ __all__ = [
     "iter_history",
     "preference_label",
     "read_history",
+    "scene_of",
     "write_history",
 ]
+
+DRAW_SEPARATOR = "#"
+
+
+def scene_of(stream: str) -> str:
+    """The camera scene a history stream shows: ``MVI_20011#2`` (draw 2) -> ``MVI_20011``."""
+    return stream.split(DRAW_SEPARATOR, 1)[0]
+
 
 HISTORY_VERSION = 1
 
@@ -155,6 +164,7 @@ def history_from_trace(
     a_range: tuple[float, float] = (50.0, 80.0),
     d_range: tuple[float, float] = (0.2, 0.6),
     delay_fn: DelayFn | None = None,
+    draws: int = 1,
 ) -> list[HistoryRecord]:
     """History records from a profiling trace, sampling each task's requirements.
 
@@ -163,7 +173,29 @@ def history_from_trace(
     delays from ``delay_fn`` (default :class:`LinkDelay`). Records are ordered by stream
     then frame; inter_arrival is the capture-time gap to the stream's previous frame in
     the trace (0 for its first). Raises DatasetError when a frame lacks a model's numbers.
+
+    ``draws`` > 1 replays every stream that many times with fresh requirement draws, as
+    streams ``<stream>#<k>`` (k = 1..draws; :func:`scene_of` maps them back): the system
+    samples A^q and D^q per task, so each replay is a task sequence it could see. They
+    share their frames, so a split by scene keeps all draws of a stream on one side.
     """
+    if draws < 1:
+        raise ConfigError(f"draws must be >= 1, got {draws}")
+    if draws > 1:
+        frames = list(trace_frames)
+        out: list[HistoryRecord] = []
+        for k in range(1, draws + 1):
+            copies = [replace(f, stream=f"{f.stream}{DRAW_SEPARATOR}{k}") for f in frames]
+            out += history_from_trace(
+                copies,
+                edge_model,
+                cloud_model,
+                seed=seed + k - 1,
+                a_range=a_range,
+                d_range=d_range,
+                delay_fn=delay_fn,
+            )
+        return out
     for name, (lo, hi) in (("a_range", a_range), ("d_range", d_range)):
         if not hi >= lo:
             raise ConfigError(f"{name} must be (low, high) with low <= high, got {(lo, hi)}")

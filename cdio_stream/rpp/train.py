@@ -30,7 +30,7 @@ from torch import nn
 from cdio_stream.errors import ConfigError, DatasetError
 from cdio_stream.rpp.evaluate import compare_to_baselines
 from cdio_stream.rpp.features import FeatureConfig, feature_names, pad_sequence
-from cdio_stream.rpp.history import HistoryRecord
+from cdio_stream.rpp.history import HistoryRecord, scene_of
 from cdio_stream.rpp.model import Normaliser, PreferenceLSTM
 from cdio_stream.rpp.predictor import PreferencePredictor
 
@@ -122,10 +122,12 @@ def build_sequences(
         by_stream[r.stream].append(r)
     streams = sorted(by_stream)
     held_out: set[str] = set()
-    if split == "scene":
-        n_held = int(round(len(streams) * val_fraction))
-        order = np.random.default_rng(seed).permutation(len(streams))
-        held_out = {streams[i] for i in order[:n_held]}
+    if split == "scene":  # whole scenes: every requirement draw of a held-out stream (scene_of)
+        scenes = sorted({scene_of(st) for st in streams})
+        n_held = int(round(len(scenes) * val_fraction))
+        order = np.random.default_rng(seed).permutation(len(scenes))
+        held_scenes = {scenes[i] for i in order[:n_held]}
+        held_out = {st for st in streams if scene_of(st) in held_scenes}
     xs: dict[bool, list[np.ndarray]] = {False: [], True: []}
     ys: dict[bool, list[int]] = {False: [], True: []}
     for stream in streams:

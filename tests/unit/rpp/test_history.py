@@ -113,6 +113,21 @@ class TestFromTrace:
             assert r.cloud_delay == pytest.approx(0.02 + 75_000 * 8 / 300e6)
             assert r.complexity == 0.008 and r.motion == 0.001
 
+    def test_draws_replay_each_stream_with_fresh_requirements(self, trace_frame_factory):
+        from cdio_stream.rpp.history import scene_of
+
+        frames = [trace_frame_factory(stream="a", frame=i, capture_time=0.04 * i) for i in range(1, 6)]
+        recs = history_from_trace(frames, "edge", "cloud", seed=3, draws=3)
+        assert [r.stream for r in recs] == ["a#1"] * 5 + ["a#2"] * 5 + ["a#3"] * 5
+        assert {scene_of(r.stream) for r in recs} == {"a"} and scene_of("MVI_20011") == "MVI_20011"
+        assert [r.a_req for r in recs[:5]] == [
+            r.a_req for r in history_from_trace(frames, "edge", "cloud", seed=3)
+        ]
+        assert len({tuple(r.a_req for r in recs[k * 5 : k * 5 + 5]) for k in range(3)}) == 3
+        assert [r.inter_arrival for r in recs[5:10]] == pytest.approx([0.0] + [0.04] * 4)
+        with pytest.raises(ConfigError, match="draws"):
+            history_from_trace(frames, "edge", "cloud", seed=3, draws=0)
+
     def test_seeded(self, trace_frame_factory):
         frames = [trace_frame_factory(frame=i) for i in range(1, 20)]
         a = history_from_trace(frames, "edge", "cloud", seed=1)

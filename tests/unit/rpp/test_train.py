@@ -5,6 +5,8 @@ The three training runs here take a few seconds each on one CPU thread.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -126,6 +128,18 @@ class TestSceneSplit:
         assert h["model"]["log_loss"] < h["a_req_only"]["log_loss"] < h["class_prior"]["log_loss"]
         assert h["model"]["auc"] > h["a_req_only"]["auc"]
         assert result.predictor.metrics["heldout"] == h
+
+    def test_requirement_draws_of_a_scene_stay_together(self, history_factory):
+        records = [
+            replace(r, stream=f"{r.stream}#{k}")
+            for k in (1, 2)
+            for r in history_factory(3, n_streams=10, n_tasks=5)
+        ]
+        xtr, _, xva, _, _ = build_sequences(records, 4, val_fraction=0.2, split="scene", seed=0)
+        assert xva.shape[0] == 2 * 2 * 5  # 2 of 10 scenes, both draws, 5 tasks each
+        a_all = np.array([r.a_req for r in records], np.float32)
+        scenes = {records[int(np.argmin(np.abs(a_all - a)))].stream.split("#")[0] for a in xva[:, -1, -2]}
+        assert len(scenes) == 2
 
     def test_bad_split(self):
         with pytest.raises(ConfigError, match="split"):
