@@ -275,19 +275,26 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             snapshot = await store.load(state_key)
             if snapshot is not None:
                 sched.restore(snapshot)
-                records = await store.read(
-                    assignment_topics, starts=sched.output_ends, max_bytes=topology.max_message_bytes
-                )
-                sent = []
-                for rec in records:
-                    try:
-                        sent.append(decode_assignment(rec.value, rec.headers, topology.max_frame_bytes))
-                    except MessageError:
-                        continue  # not an assignment this scheduler wrote
-                n = sched.recover(sent)
+            # What was assigned after the snapshot (or ever, if a scheduler died before
+            # saving its first one) becomes pending again instead of being decided twice.
+            records = await store.read(
+                assignment_topics, starts=sched.output_ends, max_bytes=topology.max_message_bytes
+            )
+            sent = []
+            for rec in records:
+                try:
+                    sent.append(decode_assignment(rec.value, rec.headers, topology.max_frame_bytes))
+                except MessageError:
+                    continue  # not an assignment this scheduler wrote
+            n = sched.recover(sent)
+            if snapshot is not None:
                 log.info("scheduler state restored %s; %d later assignments recovered", sched.stats(), n)
             else:
-                log.info("scheduler starts with a fresh %s policy", sched.policy.name)
+                log.info(
+                    "scheduler starts with a fresh %s policy; %d earlier assignments recovered",
+                    sched.policy.name,
+                    n,
+                )
             restored.set()
 
         async def on_stop(self) -> None:

@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--slot-size", type=int, default=16, help="scheduler: most tasks per slot")
     p.add_argument("--slot-ms", type=float, default=50.0, help="scheduler: longest wait to fill a slot")
+    p.add_argument(
+        "--snapshot-s",
+        type=float,
+        default=2.0,
+        help="scheduler, sink: seconds between state snapshots (records are acked once one includes them)",
+    )
     p.add_argument("--dataset", type=Path, help="inference: UA-DETRAC-layout directory (ground truth)")
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable", help="inference: link")
     p.add_argument("--device", default="cpu", help="inference: cpu, cuda or cuda:N")
@@ -158,6 +164,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             parts.dashboard = workers.build_dashboard(
                 settings, topology, parts.metrics, args.dashboard_port, args.http_host
             )
+    if not args.snapshot_s > 0:
+        raise ConfigError(f"--snapshot-s must be > 0, got {args.snapshot_s}")
+    parts.snapshot_every_s = args.snapshot_s
     app = create_app(settings, topology, parts)
 
     class ReadyWorker(Worker):
