@@ -45,7 +45,7 @@ from cdio_stream.pipeline.dead_letter import dead_letter
 from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
 from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
 from tests.integration.chromium import Chromium, find_chromium
-from tests.integration.test_pipeline import publish, small_topics_file, synth
+from tests.integration.test_pipeline import publish, small_pipeline, synth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -271,12 +271,7 @@ class TestDashboardInBrowser:
         self, tmp_path, kafka_bootstrap, settings, topology_factory
     ):
         chromium = find_chromium()
-        topics_file = small_topics_file(tmp_path)
-        topology = topology_factory(topics_file)
-        run_settings = replace(
-            settings, bootstrap=kafka_bootstrap, topics_file=topics_file, topic_prefix=topology.prefix,
-            torch_threads=1,
-        )  # fmt: skip
+        topology, run_settings = small_pipeline(tmp_path, kafka_bootstrap, settings, topology_factory)
         dataset = tmp_path / "dataset"
         sequences = synth(dataset, 95001, frames=6)
         metrics_port = free_port()

@@ -21,21 +21,13 @@ from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.metrics import LiveMetrics
 from cdio_stream.pipeline.run import pipeline_workers
 from cdio_stream.policy.codec import decode_state
-from tests.integration.test_pipeline import small_topics_file
+from tests.integration.test_pipeline import small_pipeline, small_topics_file
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_kill_scheduler_then_every_worker(tmp_path, kafka_bootstrap, settings, topology_factory):
-    topics_file = small_topics_file(tmp_path)
-    topology = topology_factory(topics_file)
-    run_settings = replace(
-        settings,
-        bootstrap=kafka_bootstrap,
-        topics_file=topics_file,
-        topic_prefix=topology.prefix,
-        torch_threads=1,
-    )
+    topology, run_settings = small_pipeline(tmp_path, kafka_bootstrap, settings, topology_factory)
     dataset = tmp_path / "dataset"
     rounds = {}
     for i, name in enumerate(("kill-scheduler", "kill-all")):

@@ -42,6 +42,16 @@ def small_topics_file(tmp_path: Path) -> Path:
     return path
 
 
+def small_pipeline(tmp_path: Path, bootstrap: str, settings, topology_factory):
+    """(topology, settings) of a run on the small topics file, its topics created on the broker."""
+    topics_file = small_topics_file(tmp_path)
+    topology = topology_factory(topics_file)
+    run_settings = replace(
+        settings, bootstrap=bootstrap, topics_file=topics_file, topic_prefix=topology.prefix, torch_threads=1
+    )
+    return topology, run_settings
+
+
 def synth(root: Path, first_id: int, frames: int) -> list[str]:
     """Two synthetic sequences under ``root``; returns their names."""
     config = SynthConfig(sequences=2, frames=frames, width=480, height=270, seed=first_id, first_id=first_id)
@@ -119,15 +129,7 @@ class TestPipeline:
     def test_end_to_end_dead_letters_learning_and_restart(
         self, tmp_path, kafka_bootstrap, settings, topology_factory
     ):
-        topics_file = small_topics_file(tmp_path)
-        topology = topology_factory(topics_file)
-        run_settings = replace(
-            settings,
-            bootstrap=kafka_bootstrap,
-            topics_file=topics_file,
-            topic_prefix=topology.prefix,
-            torch_threads=1,
-        )
+        topology, run_settings = small_pipeline(tmp_path, kafka_bootstrap, settings, topology_factory)
         dataset = tmp_path / "dataset"
         first = synth(dataset, 93001, frames=6)  # round 1
         second = synth(dataset, 94001, frames=4)  # round 2, after the scheduler restart

@@ -4,13 +4,12 @@ no worker has get accuracy from reference runs, and the bandit learns from it.""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 
 from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
-from tests.integration.test_pipeline import publish, small_topics_file, synth, wait_for_feedbacks
+from tests.integration.test_pipeline import publish, small_pipeline, synth, wait_for_feedbacks
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -19,12 +18,7 @@ class TestReferenceFeedback:
     def test_sampled_tasks_are_judged_against_the_reference_and_the_bandit_learns(
         self, tmp_path, kafka_bootstrap, settings, topology_factory
     ):
-        topics_file = small_topics_file(tmp_path)  # edge-1 and cloud
-        topology = topology_factory(topics_file)
-        run_settings = replace(
-            settings, bootstrap=kafka_bootstrap, topics_file=topics_file, topic_prefix=topology.prefix,
-            torch_threads=1,
-        )  # fmt: skip
+        topology, run_settings = small_pipeline(tmp_path, kafka_bootstrap, settings, topology_factory)
         dataset = tmp_path / "dataset"
         sequences = synth(dataset, 95001, frames=6)
         launcher = Launcher(run_settings, tmp_path / "logs")
