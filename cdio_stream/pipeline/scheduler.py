@@ -25,8 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from cdio_stream.errors import MessageError
 from cdio_stream.feedback import ReferencePlan
 from cdio_stream.messages import Assignment, PolicyView, Result, Task, decode_result, decode_task
@@ -37,7 +35,9 @@ from cdio_stream.topology import Topology
 
 __all__ = ["SchedulerStage", "PendingTask", "SlotOutcome"]
 
-SNAPSHOT_VERSION = 2
+# v3: the policy's state is part of the snapshot's one encoding (v2 nested an encoded blob).
+SNAPSHOT_VERSION = 3
+POLICY_ARRAY_PREFIX = "policy/"
 
 
 @dataclass(frozen=True)
@@ -342,14 +342,19 @@ class SchedulerStage:
             "rate_bps": self._rate_bps,
             "reference_sampler": None if self.reference is None else self.reference.sampler.state(),
         }
-        policy = np.frombuffer(self.policy.state_bytes(), dtype=np.uint8)
-        return encode_state(header, {"policy": policy})
+        # The policy's state goes into the same encoding (its arrays under "policy/"), not
+        # as an encoded blob inside it: one encode per snapshot.
+        policy_meta, policy_arrays = self.policy.state_parts()
+        header["policy"] = policy_meta
+        return encode_state(header, {POLICY_ARRAY_PREFIX + k: a for k, a in policy_arrays.items()})
 
     def restore(self, data: bytes) -> None:
         header, arrays = decode_state(data)
-        if header.get("v") != SNAPSHOT_VERSION or "policy" not in arrays:
+        if header.get("v") != SNAPSHOT_VERSION or not isinstance(header.get("policy"), dict):
             raise MessageError(f"scheduler snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
-        self.policy.load_state(arrays["policy"].tobytes())
+        n = len(POLICY_ARRAY_PREFIX)
+        policy_arrays = {k[n:]: a for k, a in arrays.items() if k.startswith(POLICY_ARRAY_PREFIX)}
+        self.policy.load_state_parts(header["policy"], policy_arrays)
         self.decisions = int(header["decisions"])
         self.feedbacks = int(header["feedbacks"])
         self.expired = int(header["expired"])

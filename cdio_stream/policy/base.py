@@ -207,15 +207,16 @@ class Policy(ABC):
         """Constructor keyword arguments that rebuild this policy (JSON-able)."""
         return {"seed": self.seed}
 
-    def state_bytes(self) -> bytes:
+    def state_parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as a JSON-able header and named arrays, not yet encoded, so a caller
+        that persists more (the scheduler's snapshot) encodes it once with its own state."""
         header, arrays = self._get_state()
         servers = [[s.id, s.tier, s.model, s.device] for s in self.servers]
         meta = {"v": 1, "policy": self.name, "servers": servers, "params": self.params(), "state": header}
-        return encode_state(meta, arrays)
+        return meta, dict(arrays)
 
-    def load_state(self, data: bytes) -> None:
-        """Restore learned state saved by ``state_bytes`` of the same policy and servers."""
-        meta, arrays = decode_state(data)
+    def load_state_parts(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore learned state from :meth:`state_parts` of the same policy and servers."""
         if meta.get("v") != 1 or meta.get("policy") != self.name:
             raise MessageError(
                 f"state is for policy {meta.get('policy')!r} v{meta.get('v')}, not {self.name!r} v1"
@@ -229,6 +230,13 @@ class Policy(ABC):
             self._set_state(meta.get("state") or {}, arrays)
         except (KeyError, TypeError, ValueError) as exc:
             raise MessageError(f"policy state for {self.name!r} is malformed: {exc!r}") from None
+
+    def state_bytes(self) -> bytes:
+        return encode_state(*self.state_parts())
+
+    def load_state(self, data: bytes) -> None:
+        """Restore learned state saved by ``state_bytes`` of the same policy and servers."""
+        self.load_state_parts(*decode_state(data))
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod

@@ -32,7 +32,7 @@ from cdio_stream.policy.random_policy import RandomPolicy
 from cdio_stream.policy.rpp_only import RppOnlyPolicy
 from cdio_stream.policy.sniper import SniperPolicy
 
-__all__ = ["POLICY_NAMES", "make_policy", "policy_from_state"]
+__all__ = ["POLICY_NAMES", "make_policy", "policy_from_parts", "policy_from_state"]
 
 
 def _cdco(name: str, **defaults: Any) -> Callable[..., Policy]:
@@ -76,7 +76,11 @@ def policy_from_state(data: bytes, **overrides: Any) -> Policy:
     ``overrides`` go to the constructor (e.g. the hindsight oracle's ``truth`` callable,
     which cannot be saved).
     """
-    meta, _ = decode_state(data)
+    return policy_from_parts(*decode_state(data), **overrides)
+
+
+def policy_from_parts(meta: dict[str, Any], arrays: dict[str, Any], **overrides: Any) -> Policy:
+    """Rebuild a policy from its ``state_parts()`` (as the scheduler's snapshot holds them)."""
     try:
         servers = [ServerSpec(*entry) for entry in meta["servers"]]
         params = {**meta["params"], **overrides}
@@ -84,5 +88,5 @@ def policy_from_state(data: bytes, **overrides: Any) -> Policy:
     except (KeyError, TypeError) as exc:
         raise MessageError(f"policy state header is malformed: {exc!r}") from None
     policy = make_policy(name, servers, **params)
-    policy.load_state(data)
+    policy.load_state_parts(meta, arrays)
     return policy

@@ -24,9 +24,10 @@ from cdio_stream.messages import Costs, Frame, FrameMeta, Result, Timings, encod
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+from cdio_stream.pipeline.scheduler import POLICY_ARRAY_PREFIX
 from cdio_stream.policy.base import Policy
 from cdio_stream.policy.codec import decode_state
-from cdio_stream.policy.registry import policy_from_state
+from cdio_stream.policy.registry import policy_from_parts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -111,7 +112,8 @@ def snapshot_header(bootstrap, topology) -> tuple[dict, Policy] | None:
     if data is None:
         return None
     header, arrays = decode_state(data)
-    return header, policy_from_state(arrays["policy"].tobytes())
+    policy_arrays = {k.removeprefix(POLICY_ARRAY_PREFIX): a for k, a in arrays.items()}
+    return header, policy_from_parts(header["policy"], policy_arrays)
 
 
 def wait_for_feedbacks(bootstrap, topology, n: int, timeout_s: float = 60.0) -> tuple[dict, Policy]:
