@@ -50,6 +50,10 @@ class TaskRecord:
     ref_compute_tflop: float = 0.0
     ref_payload_bytes: int = 0
     ref_energy_j: float = 0.0
+    wan_bytes: int = 0  # bytes this task's served run put on the WAN uplink (0 on the LAN)
+    ref_wan_bytes: int = 0  # ... and its reference run
+    link_start_s: float = 0.0  # when its transfer started (after waiting for the link)
+    batch_size: int = 1  # size of the inference batch it ran in (the cloud batches dynamically)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--edges", type=int, default=4, help="number of edge servers")
     p.add_argument("--bandwidth", choices=("stable", "fluctuating"), default="stable")
     p.add_argument("--trace", type=Path, help="profiling trace (JSON Lines); default: synthetic")
-    p.add_argument("--streams", type=int, default=6, help="synthetic trace: cameras")
-    p.add_argument("--frames", type=int, default=1000, help="synthetic trace: frames per camera (25 fps)")
+    p.add_argument("--cameras", "--streams", type=int, default=6, dest="streams",
+                   help="synthetic trace: cameras (the load is cameras x fps)")  # fmt: skip
+    p.add_argument("--fps", type=float, default=25.0, help="synthetic trace: frames per second per camera")
+    p.add_argument("--frames", type=int, default=1000, help="synthetic trace: frames per camera")
     p.add_argument("--slot", type=float, default=0.04, help="slot length in seconds")
     p.add_argument("--preference", choices=("noisy-oracle", "lstm", "none"), default="noisy-oracle",
                    help="RPP's preference: a noisy oracle of the frame's true edge accuracy (default), the "
@@ -69,13 +71,13 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         trace = read_trace(args.trace)
     else:
         trace = synthetic_trace(
-            SyntheticTraceConfig(streams=args.streams, frames=args.frames, seed=args.seed)
+            SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps, seed=args.seed)
         )
     servers = make_servers(args.deployment, n_edge=args.edges)
     judge = None
     if args.trace is None:  # the reference's card: measured on other synthetic frames (another seed)
         cloud = next(s.model for s in servers if s.tier == "cloud")
-        card_frames = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames,
+        card_frames = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps,
                                                            seed=args.seed + 1000))  # fmt: skip
         judge = reference_prior(card_frames, cloud)
     sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,

@@ -2,17 +2,22 @@
 
 Tasks come from a trace (:mod:`.workload`): a task arrives at its capture time, spends
 ``preprocess_s`` in RPP (the paper measures 14 ms), and joins the slot in which it becomes
-ready; slots are ``slot_s`` long and decided at their end. Each server has its own link
-(:mod:`cdio_stream.system.network`; edge = LAN, cloud = WAN) and both the link and the
-server are FIFO, one job at a time. For a task sent at decision time ``now`` to server j:
+ready; slots are ``slot_s`` long and decided at their end. Links come from
+:mod:`cdio_stream.system.network`: every cloud server is reached over the ONE shared WAN
+uplink (all cloud traffic queues on it), each edge node over its own LAN port. Links are
+FIFO; edge servers run one job at a time, the cloud batches dynamically (``max_batch`` in
+devices.yaml, latency L(b) from :meth:`~cdio_stream.system.profiles.Profiles.batch_time`).
+What happens to a task is :mod:`cdio_stream.sim.execution`'s, the code the live inference
+stage uses too. For a task sent at decision time ``now`` to server j:
 
     link start  = max(now, link free)          sending = bytes * 8 / rate(link start)
     arrives     = link start + sending + link latency
-    starts      = max(arrives, server free)    inference = profile time(model, device) x jitter
+    starts      = max(arrives, server free)    (or joins the batch starting at server free)
+    inference   = L(batch size) x jitter       (L(1) = profile time(model, device))
     delay       = starts + inference - capture time
 
 with jitter = the frame's traced latency / the model's mean traced latency (1 when the
-trace has none). Accuracy is the trace's per-(frame, model) mAP50 (scaled by the bitrate
+trace has none; a batch takes its members' mean). Accuracy is the trace's per-(frame, model) mAP50 (scaled by the bitrate
 model of :mod:`cdio_stream.system.cost` when a policy lowers quality). Costs and energy
 follow :mod:`cdio_stream.system.cost`. Feedback reaches the policy when the task finishes
 (delivered before each later decision), never earlier. The system state handed to the
@@ -41,7 +46,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,15 +56,9 @@ from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler
 from cdio_stream.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
 from cdio_stream.policy.hindsight import Truth
+from cdio_stream.sim.execution import LinkQueue, accuracy_at, outcome, sent_bytes
 from cdio_stream.sim.workload import WorkloadConfig, build_tasks
-from cdio_stream.system.cost import (
-    bandwidth_consumption,
-    compute_consumption,
-    scaled_accuracy,
-    scaled_payload,
-    task_costs,
-    wan_megabits,
-)
+from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, wan_megabits
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.trace import TraceFrame
@@ -121,6 +120,9 @@ class Simulator:
         self.links = [links[s.id] for s in self.servers]
         self._devices = [profiles.device(s.device) for s in self.servers]
         self._base_inf = [profiles.inference_time(s.model, s.device) for s in self.servers]
+        self._max_batch = [dev.max_batch for dev in self._devices]
+        self._batch_s = [np.array([profiles.batch_time(s.model, s.device, b) for b in range(1, dev.max_batch + 1)])
+                         for s, dev in zip(self.servers, self._devices, strict=True)]  # fmt: skip
         models = [s.model for s in self.servers]
         for m in set(models):
             if any(m not in fr.accuracy for fr in self.frames):
@@ -171,137 +173,220 @@ class Simulator:
         if tuple(policy.server_ids) != tuple(s.id for s in self.servers):
             raise ConfigError(f"policy servers {policy.server_ids} differ from the simulator's")
         tasks = self.tasks[:limit] if limit is not None else self.tasks
-        m = len(self.servers)
-        ids = [s.id for s in self.servers]
-        index = {sid: j for j, sid in enumerate(ids)}
-        link_free, server_free = [0.0] * m, [0.0] * m
-        last_bw = [lk.rate_at(0.0) for lk in self.links]
-        running: list[deque[float]] = [deque() for _ in range(m)]
-        events: list[tuple[float, int, Feedback]] = []
-        records: list[TaskRecord] = []
-        seq = 0
-        plan = None
-        if self.feedback == "reference":
-            sampler = ReferenceSampler(self.reference_rate, max_se=self.reference_max_se, seed=policy.seed)
-            plan = ReferencePlan(self.servers, self.judge, sampler, ids[self._ref_j])
+        run = _Run(self, policy)
         slot_of = [int((t.arrival_time + self.preprocess_s) // self.slot_s) for t in tasks]
         start = 0
         while start < len(tasks):
             stop = start
             while stop < len(tasks) and slot_of[stop] == slot_of[start]:
                 stop += 1
-            now = (slot_of[start] + 1) * self.slot_s
-            batch = []
-            while events and events[0][0] <= now:
-                batch.append(heapq.heappop(events)[2])
-            if batch:
-                policy.feedback(batch)
-            servers_state = []
-            for j in range(m):
-                q = running[j]
-                while q and q[0] <= now:
-                    q.popleft()
-                servers_state.append(ServerState(ids[j], len(q), max(server_free[j] - now, 0.0), last_bw[j],
-                                                 max(link_free[j] - now, 0.0)))  # fmt: skip
-            slot = tasks[start:stop]
-            by_id = {t.task_id: t for t in slot}
-            for d in policy.assign(slot, SystemState(now, tuple(servers_state))):
-                j = index[d.server_id]
-                task = by_id[d.task_id]
-                rec, fb, rate = self._dispatch(d, task, j, now, link_free, server_free)
-                last_bw[j] = rate
-                running[j].append(rec.finished_s)
-                arrives = rec.finished_s
-                if self.feedback == "none":
-                    rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
-                elif plan is not None:
-                    load = dict(zip(ids, server_free, strict=True))
-                    shadow = plan.shadow_for(task.stream_id, str(d.info.get("context", "-")), ids[j], load)
-                    if shadow is not None:
-                        k = index[shadow]
-                        done, fb = self._reference_run(plan, task, rec, fb, k, now, link_free, server_free)
-                        running[k].append(done)
-                        arrives = max(arrives, done)
-                    else:
-                        rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
-                records.append(rec)
-                heapq.heappush(events, (arrives, seq, fb))
-                seq += 1
+            run.slot(tasks[start:stop], (slot_of[start] + 1) * self.slot_s)
             start = stop
-        if events:
-            policy.feedback([e[2] for e in sorted(events)])
-        horizon = max((r.finished_s for r in records), default=0.0)
-        tail = sum(dev.idle_power_w * max(horizon - free, 0.0) for dev, free in zip(self._devices, server_free,
-                                                                                     strict=True))  # fmt: skip
-        return SimResult(policy.name, records, summarize(records, idle_tail_j=tail, horizon_s=horizon))
+        return run.finish()
 
-    def _execute(self, i: int, j: int, nbytes: int, now: float, link_free: list[float],
-                 server_free: list[float]) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
-        """Send ``nbytes`` of task row ``i`` to server ``j`` at ``now`` through its FIFO link and
-        queue; returns (link start, rate, sending, arrival, start, inference, idle gap ended)."""
-        link = self.links[j]
-        tx_start = max(now, link_free[j])
-        rate = link.rate_at(tx_start)
-        sending = link.serialisation_time(nbytes, tx_start)
-        link_free[j] = tx_start + sending
-        arrives = tx_start + sending + link.latency_s
-        begins = max(arrives, server_free[j])
-        inference = self._base_inf[j] * float(self._jitter[i, j])
-        idle = max(begins - server_free[j], 0.0)
-        server_free[j] = begins + inference
-        return tx_start, rate, sending, arrives, begins, inference, idle
 
-    def _dispatch(self, d: Decision, task: SlotTask, j: int, now: float, link_free: list[float],
-                  server_free: list[float]) -> tuple[TaskRecord, Feedback, float]:  # fmt: skip
-        i = self._row[task.task_id]
-        server, link, dev = self.servers[j], self.links[j], self._devices[j]
-        nbytes = task.payload_bytes if d.quality >= 1.0 else scaled_payload(task.payload_bytes, d.quality)
-        tx_start, rate, sending, arrives, begins, inference, idle = self._execute(
-            i, j, nbytes, now, link_free, server_free
-        )
-        finished = begins + inference
-        accuracy = float(self._acc[i, j])
-        if d.quality < 1.0:
-            accuracy = scaled_accuracy(accuracy, d.quality)
-        ready = task.arrival_time + self.preprocess_s
-        queue = (now - ready) + (tx_start - now) + (begins - arrives)
-        transmission = sending + link.latency_s
-        total = finished - task.arrival_time
-        costs = task_costs(dev, inference, idle, nbytes, transmission, sending)
-        compute, bandwidth, energy = costs.compute_tflop, costs.bandwidth_bps, costs.energy.total_j
-        acc_ok, delay_ok = accuracy >= task.a_req, total <= task.d_req
-        fb = Feedback(task.task_id, server.id, accuracy, self.preprocess_s, queue, transmission, inference, total,
-                      compute, bandwidth, energy, nbytes, acc_ok, delay_ok)  # fmt: skip
-        rec = TaskRecord(
-            task.task_id, task.stream_id, server.id, server.tier, server.model, d.quality, task.complexity,
-            task.preference, task.a_req, task.d_req, task.arrival_time, now, finished, nbytes, accuracy,
-            self.preprocess_s, queue, transmission, inference, total, compute, bandwidth, energy, acc_ok, delay_ok,
-            d.info,
-        )  # fmt: skip
-        return rec, fb, rate
+class _Batch:
+    """Tasks one server runs together: they start at ``start`` and all wait its latency."""
 
-    def _reference_run(self, plan: ReferencePlan, task: SlotTask, rec: TaskRecord, fb: Feedback, k: int,
-                       now: float, link_free: list[float], server_free: list[float]) -> tuple[float, Feedback]:  # fmt: skip
-        """Run ``task`` a second time on server ``k``, judge the served result against the
-        reference, and return when the shadow run ends and the feedback the policy gets."""
-        i = self._row[task.task_id]
-        dev = self._devices[k]
-        _, _, sending, _, begins, inference, idle = self._execute(i, k, task.payload_bytes, now, link_free,
-                                                                  server_free)  # fmt: skip
-        costs = task_costs(
-            dev, inference, idle, task.payload_bytes, sending + self.links[k].latency_s, sending
-        )
-        rec.ref_compute_tflop = costs.compute_tflop
-        rec.ref_payload_bytes = task.payload_bytes
-        rec.ref_energy_j = costs.energy.total_j
-        other_truth = float(self._acc[i, k])
-        if rec.model == plan.reference.model:
-            agreement = simulated_agreement(other_truth, rec.accuracy)
+    __slots__ = ("start", "idle", "members")
+
+    def __init__(self, start: float, idle: float) -> None:
+        self.start, self.idle = start, idle
+        self.members: list[tuple[float, Callable[[float, float, float, float, int], None]]] = []
+
+
+class _Pending:
+    """A task's feedback, sent once every run of it (served, reference) has finished."""
+
+    __slots__ = ("fb", "parts", "arrives", "judge")
+
+    def __init__(self, parts: int) -> None:
+        self.fb: Feedback | None = None
+        self.parts, self.arrives = parts, 0.0
+        self.judge: Callable[[Feedback], Feedback] | None = None
+
+
+class _Run:
+    """The state of one :meth:`Simulator.run`: links, server queues, open batches, events.
+
+    A server with ``max_batch`` > 1 batches dynamically: a task that arrives while the
+    server is busy joins the batch that starts when it frees up (up to ``max_batch``), and
+    every member of a batch of b waits the batch latency L(b) (x the members' mean jitter).
+    A batch is closed, and its members' outcomes fixed, once no later task can join it: when
+    it is full, when a task arrives after its start, or when the clock passes its start.
+    """
+
+    def __init__(self, sim: Simulator, policy: Policy) -> None:
+        self.sim, self.policy = sim, policy
+        m = len(sim.servers)
+        self.ids = [s.id for s in sim.servers]
+        self.index = {sid: j for j, sid in enumerate(self.ids)}
+        queues: dict[int, LinkQueue] = {}
+        self.link_q = [queues.setdefault(id(lk), LinkQueue(lk)) for lk in sim.links]  # shared WAN: one queue
+        self.last_bw = [lk.rate_at(0.0) for lk in sim.links]
+        self.server_free = [0.0] * m
+        self.open: list[_Batch | None] = [None] * m
+        self.running: list[deque[float]] = [deque() for _ in range(m)]
+        self.events: list[tuple[float, int, Feedback]] = []
+        self.records: list[TaskRecord | None] = []
+        self._ref_costs: list[
+            tuple[int, float, int, float, float]
+        ] = []  # (record, TFLOP, bytes, J, WAN Mbit)
+        self.seq = 0
+        self.plan = None
+        if sim.feedback == "reference":
+            sampler = ReferenceSampler(sim.reference_rate, max_se=sim.reference_max_se, seed=policy.seed)
+            self.plan = ReferencePlan(sim.servers, sim.judge, sampler, self.ids[sim._ref_j])
+
+    # -------------------------------------------------------------- server queues
+    def enqueue(self, j: int, arrival: float, jitter: float, done: Callable[[float, float, float, float, int], None]
+                ) -> None:  # fmt: skip
+        """Queue one job on server ``j``; ``done(start, latency, busy share, idle, batch size)``
+        is called when its batch closes."""
+        ob = self.open[j]
+        if ob is not None and arrival <= ob.start and len(ob.members) < self.sim._max_batch[j]:
+            ob.members.append((jitter, done))
         else:
-            agreement = simulated_agreement(rec.accuracy, other_truth)
-        judged = plan.judged(rec.model, agreement, task.a_req, task.complexity)
-        rec.accuracy_source = "reference"
-        fb = replace(fb, accuracy=judged.served_accuracy, acc_ok=judged.served_accuracy >= task.a_req,
-                     acc_p=judged.served_p,
-                     other_accuracy=((judged.other_model, judged.other_accuracy, judged.other_p),))  # fmt: skip
-        return begins + inference, fb
+            if ob is not None:
+                self.close(j)
+            begins = max(arrival, self.server_free[j])
+            ob = self.open[j] = _Batch(begins, max(begins - self.server_free[j], 0.0))
+            ob.members.append((jitter, done))
+        self.server_free[j] = ob.start + self._latency(j, ob)
+        if len(ob.members) >= self.sim._max_batch[j]:
+            self.close(j)
+
+    def _latency(self, j: int, ob: _Batch) -> float:
+        b = len(ob.members)
+        jitter = sum(jit for jit, _ in ob.members) / b
+        return float(self.sim._batch_s[j][b - 1]) * jitter
+
+    def close(self, j: int) -> None:
+        ob = self.open[j]
+        if ob is None:
+            return
+        self.open[j] = None
+        b, latency = len(ob.members), self._latency(j, ob)
+        for k, (_, done) in enumerate(ob.members):
+            done(ob.start, latency, latency / b, ob.idle if k == 0 else 0.0, b)
+            self.running[j].append(ob.start + latency)
+
+    def settle(self, pending: _Pending, finished: float) -> None:
+        pending.parts -= 1
+        pending.arrives = max(pending.arrives, finished)
+        if pending.parts == 0:
+            fb = pending.judge(pending.fb) if pending.judge is not None else pending.fb
+            heapq.heappush(self.events, (pending.arrives, self.seq, fb))
+            self.seq += 1
+
+    # -------------------------------------------------------------- slots
+    def slot(self, slot: Sequence[SlotTask], now: float) -> None:
+        for j, ob in enumerate(self.open):
+            if ob is not None and ob.start < now:  # every later arrival comes after its start
+                self.close(j)
+        batch = []
+        while self.events and self.events[0][0] <= now:
+            batch.append(heapq.heappop(self.events)[2])
+        if batch:
+            self.policy.feedback(batch)
+        states = []
+        for j in range(len(self.ids)):
+            q = self.running[j]
+            while q and q[0] <= now:
+                q.popleft()
+            waiting = len(self.open[j].members) if self.open[j] is not None else 0
+            states.append(ServerState(self.ids[j], len(q) + waiting, max(self.server_free[j] - now, 0.0),
+                                      self.last_bw[j], self.link_q[j].backlog_s(now)))  # fmt: skip
+        by_id = {t.task_id: t for t in slot}
+        for d in self.policy.assign(slot, SystemState(now, tuple(states))):
+            self.dispatch(d, by_id[d.task_id], now)
+
+    def dispatch(self, d: Decision, task: SlotTask, now: float) -> None:
+        sim = self.sim
+        j, i = self.index[d.server_id], sim._row[task.task_id]
+        server = sim.servers[j]
+        shadow = None
+        if self.plan is not None:
+            load = dict(zip(self.ids, self.server_free, strict=True))
+            shadow = self.plan.shadow_for(task.stream_id, str(d.info.get("context", "-")), d.server_id, load)
+        pending = _Pending(2 if shadow is not None else 1)
+        slot_index = len(self.records)
+        self.records.append(None)
+        transfer = self.link_q[j].send(sent_bytes(task.payload_bytes, d.quality), now)
+        self.last_bw[j] = transfer.rate_bps
+        accuracy = accuracy_at(float(sim._acc[i, j]), d.quality)
+
+        def served(start: float, latency: float, busy: float, idle: float, b: int) -> None:
+            out = outcome(d, task, server, transfer, sim._devices[j], preprocess_s=sim.preprocess_s, start_s=start,
+                          inference_s=latency, busy_s=busy, idle_s=idle, accuracy=accuracy, batch_size=b)  # fmt: skip
+            rec = self.records[slot_index] = _record(out, task, server, d, now, transfer.start_s)
+            fb = out.feedback()
+            if sim.feedback == "none" or (self.plan is not None and shadow is None):
+                rec.accuracy_source, fb = "none", replace(fb, accuracy=None, acc_ok=None)
+            elif shadow is not None:
+                rec.accuracy_source = "reference"
+            pending.fb = fb
+            self.settle(pending, out.finished_s)
+
+        self.enqueue(j, transfer.arrival_s, float(sim._jitter[i, j]), served)
+        if shadow is not None:
+            self._reference_run(task, d, i, self.index[shadow], now, slot_index, pending)
+
+    def _reference_run(self, task: SlotTask, d: Decision, i: int, k: int, now: float, slot_index: int,
+                       pending: _Pending) -> None:  # fmt: skip
+        """Run ``task`` a second time on server ``k`` (same decision time, competing for its
+        link and queue); its feedback is the served result judged against the reference."""
+        sim, plan = self.sim, self.plan
+        j = self.index[d.server_id]
+        ref_server = sim.servers[k]
+        transfer = self.link_q[k].send(task.payload_bytes, now)
+        served_acc = accuracy_at(float(sim._acc[i, j]), d.quality)
+        other_truth = float(sim._acc[i, k])
+        served_model = sim.servers[j].model
+        if served_model == plan.reference.model:
+            agreement = simulated_agreement(other_truth, served_acc)
+        else:
+            agreement = simulated_agreement(served_acc, other_truth)
+        judged = plan.judged(served_model, agreement, task.a_req, task.complexity)
+
+        def shadow_done(start: float, latency: float, busy: float, idle: float, b: int) -> None:
+            ref = outcome(Decision(task.task_id, ref_server.id), task, ref_server, transfer, sim._devices[k],
+                          preprocess_s=sim.preprocess_s, start_s=start, inference_s=latency, busy_s=busy,
+                          idle_s=idle, accuracy=other_truth, batch_size=b)  # fmt: skip
+            costs = ref.costs
+            pending.judge = lambda fb: replace(
+                fb, accuracy=judged.served_accuracy, acc_ok=judged.served_accuracy >= task.a_req,
+                acc_p=judged.served_p, other_accuracy=((judged.other_model, judged.other_accuracy, judged.other_p),))  # fmt: skip
+            self._ref_costs.append((slot_index, costs.compute_tflop, transfer.nbytes, costs.energy.total_j,
+                                    ref.wan_mbit))  # fmt: skip
+            self.settle(pending, ref.finished_s)
+
+        self.enqueue(k, transfer.arrival_s, float(sim._jitter[i, k]), shadow_done)
+
+    def finish(self) -> SimResult:
+        for j in range(len(self.ids)):
+            self.close(j)
+        if self.events:
+            self.policy.feedback([e[2] for e in sorted(self.events)])
+        records = self.records
+        for idx, compute, nbytes, energy, wan in self._ref_costs:
+            rec = records[idx]
+            rec.ref_compute_tflop, rec.ref_payload_bytes, rec.ref_energy_j = compute, nbytes, energy
+            rec.ref_wan_bytes = int(round(wan * 1e6 / 8))
+        horizon = max((r.finished_s for r in records), default=0.0)
+        tail = sum(dev.idle_power_w * max(horizon - free, 0.0) for dev, free in zip(self.sim._devices,
+                                                                                     self.server_free, strict=True))  # fmt: skip
+        return SimResult(self.policy.name, records, summarize(records, idle_tail_j=tail, horizon_s=horizon))
+
+
+def _record(
+    out, task: SlotTask, server: ServerSpec, d: Decision, now: float, link_start: float
+) -> TaskRecord:
+    return TaskRecord(
+        task.task_id, task.stream_id, server.id, server.tier, server.model, d.quality, task.complexity,
+        task.preference, task.a_req, task.d_req, task.arrival_time, now, out.finished_s, out.nbytes, out.accuracy,
+        out.preprocess_s, out.queue_s, out.transmission_s, out.inference_s, out.total_s, out.costs.compute_tflop,
+        out.costs.bandwidth_bps, out.costs.energy.total_j, out.acc_ok, out.delay_ok, d.info,
+        wan_bytes=out.nbytes if out.wan_mbit > 0 else 0, batch_size=out.batch_size,
+        link_start_s=link_start,
+    )  # fmt: skip

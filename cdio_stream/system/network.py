@@ -1,11 +1,15 @@
 """Link models: how long a task's bytes take to reach a server (paper 4.1.1).
 
-Each server has its own link from the camera gateway: the edge nodes sit on the LAN
-(1 ms one-way latency by default), the cloud behind the WAN (20 ms). Every link has the
-paper's nominal 300 Mbps; a *fluctuating* link redraws its rate every ``period_s``
-seconds uniformly within +-20 % of nominal from its own seeded generator, so all policies
-see the same bandwidth sequence. A link serialises one transmission at a time (the
-simulator keeps its FIFO); the rate in force when a transmission starts holds for all of it.
+The numbers live in ``network.yaml`` next to this module, each with its source. The cloud
+is reached over ONE WAN uplink (the paper's 300 Mbps, +-20 % when fluctuating) that carries
+every camera's cloud traffic: :func:`make_links` hands every cloud server the same
+:class:`Link` object, and the simulator queues all transmissions on it FIFO. Each edge node
+has its own LAN port (1 Gbps, an estimate: the paper does not give the edge network).
+
+A *fluctuating* link redraws its rate every ``period_s`` seconds uniformly within
+nominal * [1 - f, 1 + f] from its own seeded generator, so all policies see the same
+bandwidth sequence. A link serialises one transmission at a time; the rate in force when a
+transmission starts holds for all of it.
 
 Transmission time, as the paper times it (4.2.4: from the start of the transfer until the
 last packet is received) = bytes * 8 / rate + latency.
@@ -15,14 +19,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from cdio_stream.errors import ConfigError
 from cdio_stream.topology import ServerSpec
 
 __all__ = [
+    "NETWORK_FILE",
     "NOMINAL_BPS",
+    "LinkProfile",
+    "NetworkProfile",
+    "default_network",
+    "load_network",
     "Link",
     "StableLink",
     "FluctuatingLink",
@@ -31,8 +44,62 @@ __all__ = [
     "BANDWIDTH_MODES",
 ]
 
-NOMINAL_BPS = 300e6
+NETWORK_FILE = Path(__file__).resolve().parent / "network.yaml"
 BANDWIDTH_MODES = ("stable", "fluctuating")
+
+
+@dataclass(frozen=True)
+class LinkProfile:
+    nominal_bps: float
+    fluctuation: float  # applied in the "fluctuating" bandwidth mode
+    period_s: float
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    wan: LinkProfile  # the one shared uplink to the cloud
+    lan: LinkProfile  # each edge node's port
+
+
+_LINK_FIELDS = ("nominal_bps", "fluctuation", "period_s", "latency_s")
+_LINK_SOURCES = ("nominal_source", "fluctuation_source", "period_source", "latency_source")
+
+
+def load_network(path: str | Path) -> NetworkProfile:
+    """Read a network file (see ``network.yaml``); every number needs its source."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        raise ConfigError(f"{path}: expected a mapping with version: 1")
+    out = {}
+    for key in ("wan", "lan"):
+        body = doc.get(key)
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: missing {key!r} section")
+        missing = [k for k in _LINK_FIELDS + _LINK_SOURCES if k not in body]
+        if missing:
+            raise ConfigError(f"{path}: {key}: missing {', '.join(missing)}")
+        try:
+            nums = {k: float(body[k]) for k in _LINK_FIELDS}
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: {key}: {', '.join(_LINK_FIELDS)} must be numbers") from None
+        out[key] = LinkProfile(**nums)
+    return NetworkProfile(**out)
+
+
+@lru_cache(maxsize=1)
+def default_network() -> NetworkProfile:
+    """The packaged network.yaml (cached; immutable)."""
+    return load_network(NETWORK_FILE)
+
+
+NOMINAL_BPS = default_network().wan.nominal_bps  # what policies assume before measuring a link
 
 
 class Link(ABC):
@@ -119,23 +186,23 @@ def make_links(
     servers: Sequence[ServerSpec],
     mode: str = "stable",
     *,
-    nominal_bps: float = NOMINAL_BPS,
-    fluctuation: float = 0.2,
-    period_s: float = 1.0,
-    edge_latency_s: float = 0.001,
-    cloud_latency_s: float = 0.02,
+    network: NetworkProfile | None = None,
     seed: int = 0,
 ) -> dict[str, Link]:
-    """One link per server; fluctuating links get independent seeded sequences per server."""
+    """Each server's link: every cloud server gets the one shared WAN :class:`Link` object,
+    each edge node its own LAN link; fluctuating links get independent seeded sequences."""
     if mode not in BANDWIDTH_MODES:
         raise ConfigError(f"bandwidth mode must be one of {BANDWIDTH_MODES}, got {mode!r}")
+    net = network or default_network()
+
+    def build(profile: LinkProfile, index: int) -> Link:
+        if mode == "stable" or profile.fluctuation == 0:
+            return StableLink(profile.nominal_bps, profile.latency_s)
+        return FluctuatingLink(profile.nominal_bps, profile.latency_s, fluctuation=profile.fluctuation,
+                               period_s=profile.period_s, seed=(seed, index))  # fmt: skip
+
+    wan = build(net.wan, 0)
     links: dict[str, Link] = {}
     for index, server in enumerate(servers):
-        latency = cloud_latency_s if server.tier == "cloud" else edge_latency_s
-        if mode == "stable":
-            links[server.id] = StableLink(nominal_bps, latency)
-        else:
-            links[server.id] = FluctuatingLink(
-                nominal_bps, latency, fluctuation=fluctuation, period_s=period_s, seed=(seed, index)
-            )
+        links[server.id] = wan if server.tier == "cloud" else build(net.lan, index + 1)
     return links

@@ -8,6 +8,14 @@ cost, which servers make up deployment V1..V4.
 Inference time model (documented in devices.yaml)::
 
     t = overhead_s + GFLOPs(infer_size) / (fp16_tflops * 1000 * utilisation)
+
+Dynamic batching (a device with ``max_batch`` > 1, the cloud): a batch of b frames takes
+
+    L(b) = t + (b - 1) * (32 * r * t - t) / 31,    r = v100_b32_ms / v100_b1_ms
+
+i.e. linear between the batch-1 time t and the batch-32 time, whose per-image share is the
+model's measured V100 ratio r applied to this device's t (models.yaml). Every frame of the
+batch waits L(b); each is charged L(b) / b of device time (compute and working energy).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class DeviceProfile:
     utilisation: float
     overhead_s: float
     sources: Mapping[str, str]
+    max_batch: int = 1
 
     def inference_time(self, model: ModelProfile) -> float:
         """Seconds for one frame of ``model`` on this device (batch 1)."""
@@ -62,6 +71,15 @@ class ModelProfile:
     gflops_640: float
     eval_size: int
     infer_size: int
+    v100_b1_ms: float | None = None  # Ultralytics table, ms per image at batch 1
+    v100_b32_ms: float | None = None  # ... and at batch 32 (per image)
+
+    @property
+    def batch32_ratio(self) -> float:
+        """Per-image time at batch 32 over batch 1 (1.0, no gain from batching, if unknown)."""
+        if self.v100_b1_ms and self.v100_b32_ms:
+            return self.v100_b32_ms / self.v100_b1_ms
+        return 1.0
 
     @property
     def gflops(self) -> float:
@@ -105,6 +123,15 @@ class Profiles:
 
     def inference_time(self, model: str, device: str) -> float:
         return self.device(device).inference_time(self.model(model))
+
+    def batch_time(self, model: str, device: str, batch: int) -> float:
+        """Seconds one batch of ``batch`` frames takes (module docstring); batch 1 = inference_time."""
+        dev, mod = self.device(device), self.model(model)
+        if not 1 <= batch <= dev.max_batch:
+            raise ConfigError(f"batch must be in [1, {dev.max_batch}] on {device}, got {batch}")
+        t1 = dev.inference_time(mod)
+        t32 = 32.0 * mod.batch32_ratio * t1
+        return t1 + (batch - 1) * (t32 - t1) / 31.0
 
     def server_inference_time(self, server: ServerSpec, deployment: str | None = None) -> float:
         """Inference time of a server; role model names ``edge``/``cloud`` resolve via ``deployment``."""
@@ -195,7 +222,12 @@ def _device(name: str, body: dict[str, Any], path: str | Path) -> DeviceProfile:
         raise ConfigError(
             f"{path}: device {name}: every number needs its source; missing {', '.join(missing)}"
         )
-    return DeviceProfile(name=name, tier=tier, sources=sources, **nums)
+    max_batch = body.get("max_batch", 1)
+    if not isinstance(max_batch, int) or not 1 <= max_batch <= 32:
+        raise ConfigError(f"{path}: device {name}: max_batch must be an integer in [1, 32], got {max_batch!r}")
+    if max_batch > 1 and not sources.get("max_batch_source", "").strip():
+        raise ConfigError(f"{path}: device {name}: max_batch needs its max_batch_source")
+    return DeviceProfile(name=name, tier=tier, sources=sources, max_batch=max_batch, **nums)
 
 
 def _model(name: str, body: dict[str, Any], path: str | Path) -> ModelProfile:
@@ -203,7 +235,16 @@ def _model(name: str, body: dict[str, Any], path: str | Path) -> ModelProfile:
     sizes = _fields(body, ("eval_size", "infer_size"), int, f"{path}: model {name}")
     if nums["gflops_640"] <= 0 or not 0 <= nums["map50"] <= 100:
         raise ConfigError(f"{path}: model {name}: gflops_640 must be > 0 and map50 in [0, 100]")
-    return ModelProfile(name=name, **nums, **sizes)
+    batch = {}
+    for k in ("v100_b1_ms", "v100_b32_ms"):
+        if k in body:
+            try:
+                batch[k] = float(body[k])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{path}: model {name}: field {k!r} must be float, got {body[k]!r}") from None
+            if batch[k] <= 0:
+                raise ConfigError(f"{path}: model {name}: {k} must be > 0")
+    return ModelProfile(name=name, **nums, **sizes, **batch)
 
 
 def _fields(body: Any, keys: tuple[str, ...], kind: type, where: str) -> dict[str, Any]:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.system.network import FluctuatingLink, ScheduledLink, StableLink, make_links
+from cdio_stream.system.network import (
+    FluctuatingLink,
+    ScheduledLink,
+    StableLink,
+    default_network,
+    load_network,
+    make_links,
+)
 from cdio_stream.system.profiles import make_servers
 
 
@@ -52,12 +59,23 @@ class TestMakeLinks:
         assert set(links) == {s.id for s in servers}
         assert links["cloud"].latency_s > links["edge-1"].latency_s
 
-    def test_fluctuating_links_are_independent_but_seeded(self):
+    def test_one_shared_fluctuating_wan_and_stable_lan_ports_from_the_data_file(self):
         servers = make_servers("V1")
+        net = default_network()
         a, b = make_links(servers, "fluctuating", seed=4), make_links(servers, "fluctuating", seed=4)
-        seq = [[links[s].rate_at(t) for t in range(50)] for links in (a, b) for s in ("edge-1", "edge-2")]
-        assert seq[0] == seq[2] and seq[1] == seq[3]
-        assert seq[0] != seq[1]
+        wan = [a["cloud"].rate_at(t) for t in range(50)]
+        assert wan == [b["cloud"].rate_at(t) for t in range(50)]  # seeded
+        assert len(set(wan)) > 40 and all(0.8 * 300e6 <= r <= 1.2 * 300e6 for r in wan)
+        assert net.wan.nominal_bps == 300e6 and net.wan.fluctuation == 0.2  # paper 4.1.1
+        assert {a[s].rate_at(7.0) for s in ("edge-1", "edge-2")} == {net.lan.nominal_bps}
+        assert a["edge-1"] is not a["edge-2"]
+        assert make_links(servers, "fluctuating", seed=5)["cloud"].rate_at(3.0) != a["cloud"].rate_at(3.0)
+
+    def test_network_file_needs_sources(self, tmp_path):
+        bad = tmp_path / "net.yaml"
+        bad.write_text("version: 1\nwan: {nominal_bps: 1, fluctuation: 0, period_s: 1, latency_s: 0}\nlan: {}\n")
+        with pytest.raises(ConfigError, match="wan: missing nominal_source"):
+            load_network(bad)
 
     def test_unknown_mode(self):
         with pytest.raises(ConfigError, match="bandwidth mode"):

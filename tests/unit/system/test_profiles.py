@@ -62,6 +62,18 @@ class TestInferenceTime:
         assert p.inference_time("yolov5s", "jetson-xavier-nx") == pytest.approx(0.035, abs=0.002)
         assert p.inference_time("yolov5x", "a100-40gb") == pytest.approx(0.0115, abs=0.001)
 
+    def test_cloud_batching_follows_the_v100_ratio_and_the_edge_does_not_batch(self):
+        p = default_profiles()
+        assert p.device("a100-40gb").max_batch == 32 and p.device("jetson-xavier-nx").max_batch == 1
+        assert p.device("a100-40gb").sources["max_batch_source"].startswith("estimate")
+        t1 = p.inference_time("yolov5l", "a100-40gb")
+        assert p.batch_time("yolov5l", "a100-40gb", 1) == pytest.approx(t1)
+        assert p.batch_time("yolov5l", "a100-40gb", 32) == pytest.approx(32 * t1 * 2.7 / 10.1)  # README V100 b32/b1
+        times = [p.batch_time("yolov5x", "a100-40gb", b) for b in range(1, 33)]
+        assert all(a < b for a, b in zip(times, times[1:], strict=False))
+        with pytest.raises(ConfigError, match="batch must be in"):
+            p.batch_time("yolov5s", "jetson-xavier-nx", 2)
+
     def test_role_names_resolve_through_a_deployment(self):
         p = default_profiles()
         server = make_servers("V2")[-1]
