@@ -1,5 +1,16 @@
 """Per-task records and the paper's summary metrics (4.1.3, 4.2.1-4.2.5).
 
+Bandwidth is reported two ways (see :mod:`cdio_stream.system.cost`):
+
+* ``bandwidth_mbps`` - **the paper's** per-task definition (4.2.4): bits sent / transmission
+  time, averaged over tasks. It is highest on the fastest link (an edge task on the 1 Gbps
+  LAN scores more than a cloud task on the 300 Mbps WAN), so it does not say what a policy
+  costs the network;
+* ``wan_mbps`` - **WAN uplink occupancy**: megabits put on the shared cloud uplink over the
+  run / the run's horizon (Mbit/s used), and ``wan_bytes_per_task``, bytes per task sent
+  over it (reference runs included: they use the same link). This is what the bandit's
+  phi * B term weighs (:func:`~cdio_stream.system.cost.objective_cost`).
+
 One metrics vocabulary for simulated and live runs: :class:`Metrics` is what the simulator
 summarises, and the live sink's :meth:`cdio_stream.pipeline.metrics.LiveMetrics.summary`
 reports the same quantities under the same names (a subset of these fields), so a
@@ -14,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TaskRecord", "Metrics", "summarize"]
+__all__ = ["TaskRecord", "Metrics", "summarize", "wan_occupancy_mbps"]
 
 
 @dataclass(slots=True)
@@ -70,7 +81,7 @@ class Metrics:
     mean_transmission_s: float
     mean_inference_s: float
     compute_tflop: float  # mean per task: FP16 TFLOPS x inference time (Figure 7)
-    bandwidth_mbps: float  # mean per task: bits / transmission time (Figure 8)
+    bandwidth_mbps: float  # the paper's: mean per task of bits / transmission time (Figure 8)
     energy_j_per_task: float  # run energy (working + idle + transmission) / tasks (Figure 9)
     energy_kj: float
     cloud_share: float
@@ -85,6 +96,10 @@ class Metrics:
     reference_compute_overhead: float = 0.0
     reference_uplink_bytes: float = 0.0
     reference_energy_j_per_task: float = 0.0
+    # WAN uplink occupancy (module docstring): Mbit/s used over the horizon, bytes per task.
+    wan_mbps: float = 0.0
+    wan_bytes_per_task: float = 0.0
+    mean_batch_size: float = 1.0  # mean size of the inference batch a task ran in
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -106,6 +121,7 @@ def summarize(records: Sequence[TaskRecord], *, idle_tail_j: float = 0.0, horizo
     energy = float(col("energy_j").sum()) + idle_tail_j
     source = [r.accuracy_source for r in records]
     compute, ref_compute = col("compute_tflop"), col("ref_compute_tflop")
+    wan_bytes = float(col("wan_bytes").sum() + col("ref_wan_bytes").sum())
     return Metrics(
         tasks=n,
         mean_accuracy=float(col("accuracy").mean()),
@@ -131,4 +147,12 @@ def summarize(records: Sequence[TaskRecord], *, idle_tail_j: float = 0.0, horizo
         reference_compute_overhead=float(ref_compute.sum() / compute.sum()) if compute.sum() > 0 else 0.0,
         reference_uplink_bytes=float(col("ref_payload_bytes").mean()),
         reference_energy_j_per_task=float(col("ref_energy_j").mean()),
+        wan_mbps=wan_occupancy_mbps(wan_bytes, horizon_s),
+        wan_bytes_per_task=wan_bytes / n,
+        mean_batch_size=float(col("batch_size").mean()),
     )
+
+
+def wan_occupancy_mbps(wan_bytes: float, horizon_s: float) -> float:
+    """Mbit/s used on the WAN uplink: ``wan_bytes`` sent over ``horizon_s`` (0 for no time)."""
+    return wan_bytes * 8.0 / horizon_s / 1e6 if horizon_s > 0 else 0.0

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
           f"feedback {args.feedback}, preference {args.preference}")  # fmt: skip
     cols = (("mean_accuracy", "acc", ".2f", 1), ("acc_success", "acc ok%", ".1f", 100),
             ("delay_success", "delay ok%", ".1f", 100), ("mean_delay_s", "delay ms", ".0f", 1000),
-            ("compute_tflop", "TFLOP", ".3f", 1), ("bandwidth_mbps", "Mbps", ".1f", 1),
+            ("compute_tflop", "TFLOP", ".3f", 1), ("bandwidth_mbps", "paperMbps", ".1f", 1),
+            ("wan_mbps", "WAN Mbps", ".1f", 1),
             ("energy_j_per_task", "J/task", ".3f", 1), ("cloud_share", "cloud%", ".1f", 100))  # fmt: skip
     print(f"{'policy':<11}" + "".join(f"{label:>11}" for _, label, _, _ in cols))
     for name, m in results.items():

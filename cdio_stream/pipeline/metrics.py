@@ -28,8 +28,10 @@ import numpy as np
 from cdio_stream.errors import MessageError
 from cdio_stream.formatting import fmt
 from cdio_stream.messages import ACCURACY_SOURCES, Result, decode_result
+from cdio_stream.metrics import wan_occupancy_mbps
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.policy.codec import decode_state, encode_state
+from cdio_stream.system.cost import wan_megabits
 
 __all__ = ["LiveMetrics", "STAGES", "PrometheusCollector"]
 
@@ -65,6 +67,9 @@ class LiveMetrics:
         self._ref_compute = 0.0
         self._ref_bytes = 0
         self._ref_energy = 0.0
+        self._wan_bytes = 0  # bytes results and reference runs put on the WAN uplink
+        self._t_first: float | None = None  # earliest capture, latest completion: the occupancy horizon
+        self._t_last: float | None = None
         self.positions = InputPositions()  # results records these metrics include
 
     def add_encoded(self, value: bytes | None) -> Result:
@@ -101,14 +106,20 @@ class LiveMetrics:
         self._bandwidth += r.costs.bandwidth
         self._energy += r.costs.energy
         self.sources[r.accuracy_source] += 1
+        self._wan_bytes += round(wan_megabits(r.tier, r.payload_bytes) * 1e6 / 8)
+        if r.capture_time is not None:
+            self._t_first = r.capture_time if self._t_first is None else min(self._t_first, r.capture_time)
+        self._t_last = r.completed_at if self._t_last is None else max(self._t_last, r.completed_at)
         if r.reference is not None:
             self._ref_compute += r.reference.costs.compute
             self._ref_bytes += r.reference.payload_bytes
             self._ref_energy += r.reference.costs.energy
+            self._wan_bytes += round(wan_megabits(r.reference.tier, r.reference.payload_bytes) * 1e6 / 8)
         return True
 
     _SCALARS = ("count", "_acc_sum", "_acc_n", "_acc_ok", "_delay_ok", "_delay_sum", "_compute",
-                "_bandwidth", "_energy", "duplicates", "_ref_compute", "_ref_bytes", "_ref_energy")  # fmt: skip
+                "_bandwidth", "_energy", "duplicates", "_ref_compute", "_ref_bytes", "_ref_energy",
+                "_wan_bytes", "_t_first", "_t_last")  # fmt: skip
 
     def snapshot(self) -> bytes:
         """Everything counted so far and the input positions it includes."""
@@ -129,7 +140,7 @@ class LiveMetrics:
         if header.get("v") != SNAPSHOT_VERSION:
             raise MessageError(f"sink snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
         for k in self._SCALARS:
-            setattr(self, k, header.get(k, 0))  # reference totals are absent from older snapshots
+            setattr(self, k, header.get(k, None if k.startswith("_t_") else 0))  # absent from older snapshots
         self.sources = Counter(header.get("sources", {}))
         self.per_server = Counter(header["per_server"])
         self.per_tier = Counter(header["per_tier"])
@@ -157,8 +168,15 @@ class LiveMetrics:
             "reference_compute_overhead": self._ref_compute / self._compute if self._compute else 0.0,
             "reference_uplink_bytes": self._ref_bytes / n,
             "reference_energy_j_per_task": self._ref_energy / n,
+            "wan_mbps": wan_occupancy_mbps(self._wan_bytes, self._horizon_s()),
+            "wan_bytes_per_task": self._wan_bytes / n,
         }
         return out
+
+    def _horizon_s(self) -> float:
+        if self._t_first is None or self._t_last is None:
+            return 0.0
+        return self._t_last - self._t_first
 
     def stage_percentiles(self) -> dict[str, tuple[float, float]]:
         """(p50, p95) seconds of each delay part and of the total."""
@@ -175,7 +193,7 @@ class LiveMetrics:
             f"tasks={self.count} acc={fmt(s['mean_accuracy'], '.1f')} "
             f"acc_ok={fmt(s['acc_success'], '.2f')} "
             f"delay_ok={fmt(s['delay_success'], '.2f')} delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
-            f"compute={fmt(s['compute_tflop'], '.3f')}TFLOP bw={fmt(s['bandwidth_mbps'], '.0f')}Mbps "
+            f"compute={fmt(s['compute_tflop'], '.3f')}TFLOP bw={fmt(s['bandwidth_mbps'], '.0f')}Mbps(paper) wan={fmt(s['wan_mbps'], '.0f')}Mbps "
             f"energy={fmt(s['energy_j_per_task'], '.2f')}J servers={dict(sorted(self.per_server.items()))}"
         )
 
@@ -189,7 +207,9 @@ class LiveMetrics:
             ("delay success rate", fmt(s["delay_success"], ".1%")),
             ("mean delay (ms)", fmt(s["mean_delay_s"], ".1f", 1000)),
             ("computing consumption (TFLOP/task)", fmt(s["compute_tflop"], ".4f")),
-            ("bandwidth consumption (Mbps)", fmt(s["bandwidth_mbps"], ".1f")),
+            ("bandwidth consumption, paper's per-task (Mbps)", fmt(s["bandwidth_mbps"], ".1f")),
+            ("WAN uplink occupancy (Mbps)", fmt(s["wan_mbps"], ".1f")),
+            ("WAN bytes per task (kB)", fmt(s["wan_bytes_per_task"] / 1e3, ".1f")),
             ("energy (J/task)", fmt(s["energy_j_per_task"], ".3f")),
             ("tasks on cloud", fmt(s["cloud_share"], ".1%")),
             (

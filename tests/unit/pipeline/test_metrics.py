@@ -47,6 +47,20 @@ class TestLiveMetrics:
         assert m.stage_percentiles()["inference"][0] == pytest.approx(0.2)
         assert "mean delay (ms)" in m.table()
 
+    def test_wan_occupancy_counts_only_cloud_bytes_over_the_run(self):
+        from dataclasses import replace
+
+        m = LiveMetrics()
+        m.add(replace(result(1, "edge-1", 70.0, 60.0, 0.1, 0.3), capture_time=100.0, completed_at=100.2))
+        m.add(replace(result(2, "cloud", 70.0, 60.0, 0.1, 0.3), capture_time=100.5, completed_at=102.0))
+        m.add(replace(result(3, "cloud", 70.0, 60.0, 0.1, 0.3), capture_time=101.0, completed_at=101.5))
+        s = m.summary()
+        assert s["wan_bytes_per_task"] == pytest.approx(2000 / 3)  # two 1000-byte cloud tasks, the edge's is LAN
+        assert s["wan_mbps"] == pytest.approx(2000 * 8 / 2.0 / 1e6)  # over first capture .. last completion
+        restored = LiveMetrics()
+        restored.restore(m.snapshot())
+        assert restored.summary()["wan_mbps"] == pytest.approx(s["wan_mbps"])
+
     def test_duplicates_counted_once(self):
         m = LiveMetrics()
         r = result(1, "edge-1", 70.0, 60.0, 0.1, 0.3)

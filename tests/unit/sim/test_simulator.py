@@ -138,6 +138,17 @@ class TestCosts:
             expected += dev.uplink_tx_power_w * sending
         assert m.energy_kj * 1e3 == pytest.approx(expected, rel=1e-6)
 
+    def test_bandwidth_two_ways_paper_per_task_and_wan_occupancy(self):
+        sim = Simulator(TRACE, SERVERS, make_links(SERVERS, "stable"))
+        edge, cloud = (sim.run(make_policy(p, SERVERS)) for p in ("all-edge", "all-cloud"))
+        assert edge.metrics.wan_mbps == 0 and edge.metrics.wan_bytes_per_task == 0  # the LAN is not the WAN
+        sent = sum(r.payload_bytes for r in cloud.records)
+        assert cloud.metrics.wan_bytes_per_task == pytest.approx(sent / len(cloud.records))
+        assert cloud.metrics.wan_mbps == pytest.approx(sent * 8 / cloud.metrics.horizon_s / 1e6)
+        assert cloud.metrics.wan_mbps < 300  # the uplink cannot carry more than its rate
+        # the paper's per-task figure is highest on the fastest link: it calls the edge the heavy user
+        assert edge.metrics.bandwidth_mbps > cloud.metrics.bandwidth_mbps
+
     def test_dao_bitrate_shrinks_payload_and_accuracy(self):
         servers = SERVERS
         sim = Simulator(TRACE[:50], servers, make_links(servers, "stable"))
