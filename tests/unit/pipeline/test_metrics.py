@@ -55,7 +55,9 @@ class TestLiveMetrics:
         m.add(replace(result(2, "cloud", 70.0, 60.0, 0.1, 0.3), capture_time=100.5, completed_at=102.0))
         m.add(replace(result(3, "cloud", 70.0, 60.0, 0.1, 0.3), capture_time=101.0, completed_at=101.5))
         s = m.summary()
-        assert s["wan_bytes_per_task"] == pytest.approx(2000 / 3)  # two 1000-byte cloud tasks, the edge's is LAN
+        assert s["wan_bytes_per_task"] == pytest.approx(
+            2000 / 3
+        )  # two 1000-byte cloud tasks, the edge's is LAN
         assert s["wan_mbps"] == pytest.approx(2000 * 8 / 2.0 / 1e6)  # over first capture .. last completion
         restored = LiveMetrics()
         restored.restore(m.snapshot())

@@ -63,7 +63,9 @@ class TestTiming:
             by_server[r.server_id][(r.finished_s - r.inference_s, r.finished_s)].append(r.batch_size)
         for sid, batches in by_server.items():
             spans = sorted(batches)
-            assert all(a_end <= b_start + 1e-12 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+            assert all(
+                a_end <= b_start + 1e-12 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
+            )
             assert all(len(sizes) == sizes[0] and set(sizes) == {sizes[0]} for sizes in batches.values())
             if sid.startswith("edge"):
                 assert all(sizes == [1] for sizes in batches.values())
@@ -91,7 +93,9 @@ class TestTiming:
         # one link: the transfers to both clouds never overlap, and some had to wait for it
         spans = sorted((r.link_start_s, r.link_start_s + r.payload_bytes * 8 / 300e6) for r in records
                        if r.tier == "cloud")  # fmt: skip
-        assert all(a_end <= b_start + 1e-9 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+        assert all(
+            a_end <= b_start + 1e-9 for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
+        )
         assert any(r.link_start_s > r.decided_s + 1e-9 for r in records if r.tier == "cloud")
 
     def test_feedback_never_arrives_before_the_task_finishes(self, sim):
@@ -277,4 +281,3 @@ class TestLstmPreference:
         prefs = np.array([t.preference for t in s.tasks])
         assert np.all((prefs >= 0) & (prefs <= 1)) and prefs.std() > 0
         assert s.run(make_policy("cdio", SERVERS)).metrics.tasks == len(TRACE)
-
