@@ -1,17 +1,28 @@
-"""Every policy on the same seeded synthetic trace, stable and fluctuating bandwidth, V1-V4.
+"""Every policy under load: two load levels, stable and fluctuating bandwidth, a load sweep,
+the V1-V4 grid of the paper's Table 3, and the eq. 10 regret curve.
 
-Prints a table like the paper's Table 3 (mean accuracy) plus success rates, delay and the
-per-task compute / bandwidth / energy consumption (paper 4.2.1-4.2.5), and the eq. 10
-regret of the bandit on the stationary environment; writes everything as JSON.
+The system (cdio_stream/system/*.yaml, every number with its source): four Jetson Xavier NX
+edge nodes, each on its own 1 Gbps LAN port (an estimate), and one A100 behind ONE shared
+300 Mbps WAN uplink (+-20 % when fluctuating, paper 4.1.1) that every camera's cloud
+traffic queues on; the A100 batches dynamically (latency from the profile's batch-1 and
+batch-32 numbers). Load is cameras x fps (25 fps, 960x540 JPEGs of 60-200 kB). At V1 the
+edges serve about 4 x 28 frames/s and the WAN carries about 290 frames/s, so capacity is
+near 16 cameras: the low load (6) is the paper's regime, the high load (17) is just past
+capacity, where queues grow over the run (its delay figures depend on the run's length).
 
-Setup (paper 4.1, with this project's documented stand-ins): four Jetson Xavier NX edge
-servers and one A100 (cdio_stream/system/*.yaml); ``--streams`` cameras at 25 fps, A^q ~
-U[50, 80], D^q ~ U[0.2, 0.6] s; RPP preference from the simulator's noisy oracle (10 %
-wrong, see cdio_stream/sim/workload.py); the synthetic trace of cdio_stream/sim/synthetic.py
-stands in for profiled UA-DETRAC frames. CDIO's complexity buckets and JAVP's threshold
-come from the trace's complexity quantiles.
+Requirements A^q ~ U[50, 80], D^q ~ U[0.2, 0.6] s (paper 4.2.1). RPP's preference is the
+RPP LSTM run on the trace's features (``--preference lstm``, the headline); the row
+``cdio[noisy-rpp]`` is CDIO with the simulator's noisy oracle preference (10 % wrong), an
+upper bound on what a better RPP would give. The synthetic trace of
+cdio_stream/sim/synthetic.py stands in for profiled UA-DETRAC frames. CDIO's complexity
+buckets and JAVP's threshold come from the trace's complexity quantiles. The hindsight
+oracle (``oracle``, per-slot clairvoyant) is the reference both-success.
 
-    .venv/bin/python benchmarks/policies.py [--frames 2000] [--streams 6] [--out FILE]
+Bandwidth is reported both ways: the paper's per-task bits / transmission time
+(``bandwidth_mbps``) and WAN uplink occupancy over the run (``wan_mbps``, what the bandit's
+phi*B weighs).
+
+    .venv/bin/python benchmarks/policies.py [--low 6] [--high 17] [--seconds 20] [--out FILE]
 """
 
 from __future__ import annotations
@@ -46,6 +57,9 @@ ORDER = (
     "random",
     "oracle",
 )
+NOISY = "cdio[noisy-rpp]"  # CDIO fed the noisy-oracle preference instead of the LSTM's
+BASELINES = ("dao", "sniper", "javp", "all-edge", "all-cloud", "random")  # the paper's comparisons + naive
+ABLATIONS = ("cdio", "rpp-only", "cdco-only")  # paper Table 4: RPP alone, CDCO alone, both
 
 
 def policy_kwargs(name: str, sim: Simulator, edges: tuple[float, ...], median: float) -> dict:
@@ -58,26 +72,48 @@ def policy_kwargs(name: str, sim: Simulator, edges: tuple[float, ...], median: f
     return {}
 
 
-def run_grid(args) -> list[dict]:
-    trace = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames, seed=args.seed))
-    complexity = [f.complexity for f in trace]
-    edges, median = complexity_edges_from(complexity), float(np.median(complexity))
-    rows = []
-    for bandwidth in BANDWIDTHS:
-        for dep in DEPLOYMENTS:
-            servers = make_servers(dep)
-            sim = Simulator(trace, servers, make_links(servers, bandwidth, seed=args.seed),
-                            workload=WorkloadConfig(preference_error=args.preference_error, seed=args.seed))  # fmt: skip
-            for name in args.policies:
-                t0 = time.perf_counter()
-                result = sim.run(make_policy(name, servers, **policy_kwargs(name, sim, edges, median)))
-                rows.append({"bandwidth": bandwidth, "deployment": dep, "policy": name,
-                             "wall_s": time.perf_counter() - t0, **result.metrics.as_dict()})  # fmt: skip
-            print(
-                f"  {bandwidth:<11} {dep}: {len(args.policies)} policies x {len(sim.tasks)} tasks done",
-                flush=True,
+class Runs:
+    """Simulators per (cameras, bandwidth, deployment, preference), built once each."""
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self._traces: dict[int, tuple] = {}
+        self._sims: dict[tuple, Simulator] = {}
+
+    def trace(self, cameras: int):
+        if cameras not in self._traces:
+            a = self.args
+            trace = synthetic_trace(SyntheticTraceConfig(streams=cameras, frames=int(a.seconds * a.fps), fps=a.fps,
+                                                         seed=a.seed))  # fmt: skip
+            complexity = [f.complexity for f in trace]
+            self._traces[cameras] = (trace, complexity_edges_from(complexity), float(np.median(complexity)))
+        return self._traces[cameras]
+
+    def sim(self, cameras: int, bandwidth: str, deployment: str, preference: str) -> Simulator:
+        key = (cameras, bandwidth, deployment, preference)
+        if key not in self._sims:
+            a = self.args
+            trace = self.trace(cameras)[0]
+            servers = make_servers(deployment)
+            workload = WorkloadConfig(preference=preference, preference_error=a.preference_error, seed=a.seed)
+            self._sims[key] = Simulator(
+                trace, servers, make_links(servers, bandwidth, seed=a.seed), workload=workload
             )
-    return rows
+        return self._sims[key]
+
+    def run(self, cameras: int, bandwidth: str, deployment: str, policies: list[str]) -> list[dict]:
+        _, edges, median = self.trace(cameras)
+        rows = []
+        for label in policies:
+            name, preference = ("cdio", "noisy-oracle") if label == NOISY else (label, self.args.preference)
+            sim = self.sim(cameras, bandwidth, deployment, preference)
+            servers = list(sim.servers)
+            t0 = time.perf_counter()
+            result = sim.run(make_policy(name, servers, **policy_kwargs(name, sim, edges, median)))
+            rows.append({"cameras": cameras, "fps": self.args.fps, "bandwidth": bandwidth, "deployment": deployment,
+                         "policy": label, "preference": preference, "wall_s": time.perf_counter() - t0,
+                         **result.metrics.as_dict()})  # fmt: skip
+        return rows
 
 
 def regret(args) -> dict:
@@ -91,21 +127,39 @@ def regret(args) -> dict:
         )
         curve = run_regret(make_policy(name, servers, complexity_edges=edges), env, args.regret_slots)
         first, second = curve.slopes()
-        q = len(curve.cumulative) // 4
+        n = len(curve.cumulative)
+        points = sorted({min(n - 1, int(round(k * (n - 1) / 99))) for k in range(100)})
         out[name] = {
             "slots": args.regret_slots,
             "optimal_reward_per_slot": float(curve.optimal.mean()),
             "final_regret": float(curve.cumulative[-1]),
             "slope_first_half": first,
             "slope_second_half": second,
-            "regret_at_quarters": [
-                float(curve.cumulative[min((k + 1) * q, len(curve.cumulative)) - 1]) for k in range(4)
-            ],
+            "curve": [[p + 1, float(curve.cumulative[p])] for p in points],  # (slot, cumulative regret)
         }
     return out
 
 
-def table(rows, policies, metric, title, fmt, scale=1.0):
+COLUMNS = (("acc_success", "acc ok%", ".1f", 100), ("delay_success", "delay ok%", ".1f", 100),
+           ("both_success", "both ok%", ".1f", 100), ("mean_delay_s", "delay ms", ".0f", 1000),
+           ("compute_tflop", "TFLOP/task", ".3f", 1), ("wan_mbps", "WAN Mbps", ".1f", 1),
+           ("wan_bytes_per_task", "WAN kB/task", ".1f", 1e-3), ("bandwidth_mbps", "paper Mbps", ".1f", 1),
+           ("energy_j_per_task", "J/task", ".3f", 1), ("cloud_share", "cloud%", ".1f", 100))  # fmt: skip
+
+
+def load_table(rows: list[dict], title: str) -> None:
+    print(f"\n{title}")
+    head = f"{'bandwidth':<12}{'policy':<16}" + "".join(f"{label:>12}" for _, label, _, _ in COLUMNS)
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        cells = "".join(f"{fmt_num(r[k], f, s):>12}" for k, _, f, s in COLUMNS)
+        print(f"{r['bandwidth']:<12}{r['policy']:<16}{cells}")
+
+
+def grid_table(
+    rows: list[dict], policies: list[str], metric: str, title: str, f: str, scale: float = 1.0
+) -> None:
     print(f"\n{title}")
     head = f"{'bandwidth':<12}{'model':<6}" + "".join(f"{p:>10}" for p in policies)
     print(head)
@@ -115,33 +169,65 @@ def table(rows, policies, metric, title, fmt, scale=1.0):
             cells = {
                 r["policy"]: r[metric] for r in rows if r["bandwidth"] == bandwidth and r["deployment"] == dep
             }
-            line = "".join(f"{fmt_num(cells[p], fmt, scale):>10}" for p in policies)
-            print(f"{bandwidth:<12}{dep:<6}{line}")
+            print(
+                f"{bandwidth:<12}{dep:<6}" + "".join(f"{fmt_num(cells[p], f, scale):>10}" for p in policies)
+            )
 
 
-def averages(rows, policies):
-    print("\nAverage over V1-V4 and both bandwidths")
-    keys = (("mean_accuracy", "acc mAP50", ".2f", 1), ("acc_success", "acc ok %", ".1f", 100),
-            ("delay_success", "delay ok %", ".1f", 100), ("both_success", "both ok %", ".1f", 100),
-            ("mean_delay_s", "delay ms", ".0f", 1000), ("compute_tflop", "TFLOP/task", ".3f", 1),
-            ("bandwidth_mbps", "Mbps/task", ".1f", 1), ("energy_j_per_task", "J/task", ".3f", 1),
-            ("cloud_share", "cloud %", ".1f", 100))  # fmt: skip
-    head = f"{'policy':<11}" + "".join(f"{label:>12}" for _, label, _, _ in keys)
-    print(head)
-    print("-" * len(head))
-    for p in policies:
-        mine = [r for r in rows if r["policy"] == p]
-        print(
-            f"{p:<11}"
-            + "".join(f"{fmt_num(float(np.mean([r[k] for r in mine])), f, s):>12}" for k, _, f, s in keys)
-        )
+def aims(rows: list[dict]) -> list[dict]:
+    """Per load and bandwidth: CDIO against 95 % of the oracle's both-success, and against
+    20 % less WAN than the best baseline (highest both-success) at equal or better success."""
+    out = []
+    for load, bandwidth in sorted({(r["load"], r["bandwidth"]) for r in rows}):
+        mine = {r["policy"]: r for r in rows if r["load"] == load and r["bandwidth"] == bandwidth}
+        if not {"cdio", "oracle"} <= set(mine):
+            continue
+        cdio, oracle = mine["cdio"], mine["oracle"]
+        base = [mine[p] for p in BASELINES if p in mine]
+        best = max(base, key=lambda r: r["both_success"]) if base else None
+        entry = {
+            "load": load, "bandwidth": bandwidth,
+            "cdio_both": cdio["both_success"], "oracle_both": oracle["both_success"],
+            "cdio_over_oracle": cdio["both_success"] / oracle["both_success"] if oracle["both_success"] else None,
+        }  # fmt: skip
+        if best is not None:
+            entry |= {
+                "best_baseline": best["policy"], "best_baseline_both": best["both_success"],
+                "best_baseline_wan_mbps": best["wan_mbps"], "cdio_wan_mbps": cdio["wan_mbps"],
+                "wan_saving": 1.0 - cdio["wan_mbps"] / best["wan_mbps"] if best["wan_mbps"] else None,
+                "cdio_success_at_least_baseline": cdio["both_success"] >= best["both_success"],
+            }  # fmt: skip
+        out.append(entry)
+    return out
+
+
+def print_aims(entries: list[dict]) -> None:
+    print(
+        "\nAims: CDIO >= 95 % of the oracle's both-success; >= 20 % less WAN than the best baseline at >= its success"
+    )
+    for e in entries:
+        line = (f"  {e['load']:<5}{e['bandwidth']:<12} CDIO both {e['cdio_both']:.1%} = "
+                f"{fmt_num(e['cdio_over_oracle'], '.1%')} of oracle {e['oracle_both']:.1%}")  # fmt: skip
+        if "best_baseline" in e:
+            line += (f"; best baseline {e['best_baseline']} both {e['best_baseline_both']:.1%} "
+                     f"WAN {e['best_baseline_wan_mbps']:.1f} Mbps, CDIO WAN {e['cdio_wan_mbps']:.1f} Mbps "
+                     f"(saving {fmt_num(e['wan_saving'], '.1%')}, success "
+                     f"{'>=' if e['cdio_success_at_least_baseline'] else '<'} baseline)")  # fmt: skip
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=2000, help="frames per stream (25 fps)")
-    parser.add_argument("--streams", type=int, default=6)
+    parser.add_argument("--low", type=int, default=6, help="cameras at the low load")
+    parser.add_argument("--high", type=int, default=17, help="cameras at the high load")
+    parser.add_argument("--fps", type=float, default=25.0, help="frames per second per camera")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the run")
+    parser.add_argument(
+        "--sweep", default="4,8,12,14,16,17,18,20", help="cameras of the load sweep (fluctuating)"
+    )
+    parser.add_argument("--grid-load", choices=("low", "high"), default="low", help="load of the V1-V4 grid")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--preference", choices=("lstm", "noisy-oracle", "none"), default="lstm")
     parser.add_argument("--preference-error", type=float, default=0.1)
     parser.add_argument("--regret-slots", type=int, default=3000)
     parser.add_argument("--policies", default=",".join(ORDER))
@@ -151,26 +237,47 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in args.policies if p not in POLICY_NAMES]
     if unknown:
         parser.error(f"unknown policies {unknown}; known: {', '.join(POLICY_NAMES)}")
+    sweep = sorted({int(c) for c in args.sweep.split(",") if c})
     t0 = time.perf_counter()
-    print(f"{args.streams} streams x {args.frames} frames, seed {args.seed}")
-    rows = run_grid(args)
-    pol = args.policies
-    table(rows, pol, "mean_accuracy", "Mean accuracy, mAP50 % (cf. paper Table 3)", ".2f")
-    table(rows, pol, "acc_success", "Accuracy success rate, % of tasks with A >= A^q", ".1f", 100)
-    table(rows, pol, "delay_success", "Delay success rate, % of tasks with D <= D^q", ".1f", 100)
-    table(rows, pol, "mean_delay_s", "Mean delay, ms (cf. Figure 6)", ".0f", 1000)
-    table(
-        rows,
-        pol,
-        "compute_tflop",
-        "Computing consumption, TFLOP per task (FP16 TFLOPS x inference time)",
-        ".3f",
-    )
-    table(
-        rows, pol, "bandwidth_mbps", "Bandwidth consumption, Mbps per task (bits / transmission time)", ".1f"
-    )
-    table(rows, pol, "energy_j_per_task", "Energy, J per task (working + idle + transmission)", ".3f")
-    averages(rows, pol)
+    runs = Runs(args)
+    pol = list(args.policies)
+    load_pol = pol + ([NOISY] if "cdio" in pol and args.preference != "noisy-oracle" else [])
+    loads = {"low": args.low, "high": args.high}
+    print(f"V1, {args.fps:g} fps x {args.seconds:g} s, seed {args.seed}, RPP preference {args.preference}")
+    load_rows = []
+    for load, cams in loads.items():
+        rows = []
+        for bandwidth in BANDWIDTHS:
+            rows += [r | {"load": load} for r in runs.run(cams, bandwidth, "V1", load_pol)]
+        load_rows += rows
+        load_table(
+            rows, f"{load.upper()} LOAD: {cams} cameras x {args.fps:g} fps = {cams * args.fps:g} frames/s, V1"
+        )
+        for bandwidth in BANDWIDTHS:
+            mine = [r for r in rows if r["bandwidth"] == bandwidth and r["policy"] != "oracle"]
+            best = max(mine, key=lambda r: r["delay_success"])
+            print(f"  {bandwidth}: best delay success {best['delay_success']:.1%} ({best['policy']}), "
+                  f"oracle {next(r['delay_success'] for r in rows if r['bandwidth'] == bandwidth and r['policy'] == 'oracle'):.1%}"
+                  if "oracle" in pol else f"  {bandwidth}: best delay success {best['delay_success']:.1%} ({best['policy']})")  # fmt: skip
+    goals = aims(load_rows)
+    print_aims(goals)
+
+    grid_cams = loads[args.grid_load]
+    grid = [r for bw in BANDWIDTHS for dep in DEPLOYMENTS for r in runs.run(grid_cams, bw, dep, pol)]
+    print(f"\nV1-V4 grid at the {args.grid_load} load ({grid_cams} cameras)")
+    grid_table(grid, pol, "mean_accuracy", "Mean accuracy, mAP50 % (cf. paper Table 3)", ".2f")
+    grid_table(grid, pol, "both_success", "Both requirements met, % of tasks", ".1f", 100)
+
+    sweep_rows = [r for cams in sweep for r in runs.run(cams, "fluctuating", "V1", pol)]
+    print("\nLoad sweep, V1, fluctuating bandwidth: both requirements met, % (WAN Mbps)")
+    print(f"{'cameras':<9}{'fps':>6}" + "".join(f"{p:>16}" for p in pol))
+    for cams in sweep:
+        cells = {r["policy"]: r for r in sweep_rows if r["cameras"] == cams}
+        line = "".join(
+            f"{fmt_num(cells[p]['both_success'], '.1f', 100):>7} ({cells[p]['wan_mbps']:5.1f})" for p in pol
+        )
+        print(f"{cams:<9}{cams * args.fps:>6g}{line}")
+
     reg = regret(args)
     print("\nEq. 10 regret (alpha = beta = 1) on the stationary environment, V1 with 2 edges, 4 tasks/slot")
     for name, r in reg.items():
@@ -181,9 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {elapsed:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    args.out.write_text(
-        json.dumps({"meta": {**meta, "wall_s": elapsed}, "results": rows, "regret": reg}, indent=1)
-    )
+    doc = {
+        "meta": {
+            **meta,
+            "wall_s": elapsed,
+            "loads": loads,
+            "baselines": list(BASELINES),
+            "ablations": list(ABLATIONS),
+        },
+        "loads": load_rows,
+        "aims": goals,
+        "grid": grid,
+        "grid_load": args.grid_load,
+        "sweep": sweep_rows,
+        "regret": reg,
+    }
+    args.out.write_text(json.dumps(doc, indent=1))
     print(f"wrote {args.out}")
     return 0
 
