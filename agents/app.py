@@ -27,6 +27,7 @@ from cdio_stream.errors import CdioError, MessageError
 from cdio_stream.messages import (
     RPP_MODEL_KEY,
     decode_assignment,
+    decode_result,
     encode_assignment,
     encode_policy_view,
     encode_result,
@@ -62,6 +63,8 @@ class WorkerParts:
     dashboard: Any = None  # sink: cdio_stream.dashboard.live.LiveDashboard, or None
     batch_size: int = 16  # preprocess: most frames per LSTM call
     batch_s: float = 0.02  # preprocess: longest wait to fill a batch
+    inference_batch: int = 1  # inference: most assignments per detector call (1: one at a time)
+    inference_batch_s: float = 0.01  # inference: longest wait to fill a batch (when inference_batch > 1)
     slot_size: int = 16  # scheduler: most tasks decided together
     slot_s: float = 0.05  # scheduler: longest wait to fill a slot
     snapshot_every_s: float = 2.0  # scheduler, sink: how often state is saved (and records acked)
@@ -249,6 +252,9 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     results = app.topic(topology.results.name, **raw)
     assign = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
     assignment_topics = [topology.assignment_topic(sid).name for sid in topology.server_ids]
+    # Where this scheduler's outcomes go: assignments, and the expired results of tasks it
+    # sheds (--shed late). A restore reads both back from where the snapshot saw them end.
+    output_topics = [*assignment_topics, topology.results.name]
     sched = parts.scheduler
     store = parts.state_store
     state_key = "scheduler"
@@ -257,7 +263,7 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     async def note_output_ends() -> None:
         # Taken before the state is captured: every assignment decided after the capture
         # lies beyond these offsets, where a restore looks for it.
-        sched.output_ends = await store.end_offsets(assignment_topics)
+        sched.output_ends = await store.end_offsets(output_topics)
 
     checkpoint = Checkpoint(
         capture=sched.snapshot,
@@ -278,14 +284,17 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             # What was assigned after the snapshot (or ever, if a scheduler died before
             # saving its first one) becomes pending again instead of being decided twice.
             records = await store.read(
-                assignment_topics, starts=sched.output_ends, max_bytes=topology.max_message_bytes
+                output_topics, starts=sched.output_ends, max_bytes=topology.max_message_bytes
             )
             sent = []
             for rec in records:
                 try:
-                    sent.append(decode_assignment(rec.value, rec.headers, topology.max_frame_bytes))
+                    if rec.topic == topology.results.name:
+                        sent.append(decode_result(rec.value))  # recover() keeps only its own expired ones
+                    else:
+                        sent.append(decode_assignment(rec.value, rec.headers, topology.max_frame_bytes))
                 except MessageError:
-                    continue  # not an assignment this scheduler wrote
+                    continue  # not an assignment or result this scheduler can read
             n = sched.recover(sent)
             if snapshot is not None:
                 log.info("scheduler state restored %s; %d later assignments recovered", sched.stats(), n)
@@ -333,6 +342,8 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                     await assign[a.server_id].send(
                         key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
                     )
+                for r in outcome.expired:  # shed as late (--shed late): the task's one outcome
+                    await results.send(key=r.stream_id.encode(), value=encode_result(r))
                 for event in events:
                     msg = event.message
                     sched.positions.advance(msg.topic, msg.partition, msg.offset)
@@ -379,20 +390,40 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
 
     shadows = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
 
-    @app.agent(source, name="infer")
-    async def infer(stream):
+    async def handle(stream, events: list) -> None:
+        """Decode, shed the late (--shed late), then one detector call for the rest; each
+        record is acked once its result, forwarded shadow copy or dead letter is sent."""
         loop = asyncio.get_running_loop()
-        stream = stream.noack()  # ack only once the result or the dead letter is sent
-        async for event in stream.events():
+        todo = []  # (event, assignment, transmission_s)
+        for event in events:
             try:
                 assignment = stage.decode(event.value, event.message.headers)
                 transmission_s = stage.transmission_s(assignment)
-                await asyncio.sleep(transmission_s)  # the emulated uplink
-                # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
-                result = await loop.run_in_executor(None, stage.infer, assignment, transmission_s)
+                expired = stage.expire_if_late(assignment, transmission_s)
+            except Exception as exc:
+                await to_dead_letter(event, _reason(exc))
+                await stream.ack(event)
+                continue
+            if expired is not None:  # nothing sent or inferred: its one outcome, a delay failure
+                await results.send(key=expired.stream_id.encode(), value=encode_result(expired))
+                await stream.ack(event)
+                continue
+            todo.append((event, assignment, transmission_s))
+        if not todo:
+            return
+        await asyncio.sleep(sum(t for _, _, t in todo))  # the emulated uplink, one frame after another
+        try:
+            # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
+            outcomes = await loop.run_in_executor(None, stage.infer_batch, [(a, t) for _, a, t in todo])
+        except Exception as exc:  # the detector call failed: none is lost, each says why
+            outcomes = [exc] * len(todo)
+        for (event, assignment, _), out in zip(todo, outcomes, strict=True):
+            try:
+                if isinstance(out, Exception):
+                    raise out
                 shadow = None
                 if assignment.shadow_server is not None and assignment.served is None:
-                    shadow = stage.forward(assignment, result)  # reference-sampled: judged there
+                    shadow = stage.forward(assignment, out)  # reference-sampled: judged there
                     value, headers = encode_assignment(shadow, topology.max_frame_bytes)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
@@ -400,8 +431,19 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 if shadow is not None:
                     await shadows[shadow.server_id].send(key=event.message.key, value=value, headers=headers)
                 else:
-                    await results.send(key=result.stream_id.encode(), value=encode_result(result))
+                    await results.send(key=out.stream_id.encode(), value=encode_result(out))
             await stream.ack(event)
+
+    @app.agent(source, name="infer")
+    async def infer(stream):
+        if parts.inference_batch <= 1:
+            stream = stream.noack()  # ack only once the result or the dead letter is sent
+            async for event in stream.events():
+                await handle(stream, [event])
+        else:
+            # Dynamic batches: up to inference_batch assignments, or what came within inference_batch_s.
+            async for events in stream.noack_take(parts.inference_batch, within=parts.inference_batch_s):
+                await handle(stream, events)
 
 
 def _trainer(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:

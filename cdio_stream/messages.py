@@ -34,6 +34,7 @@ __all__ = [
     "Timings",
     "Costs",
     "ACCURACY_SOURCES",
+    "SHED_STAGES",
     "ReferenceOutcome",
     "Result",
     "RppModel",
@@ -157,6 +158,7 @@ class Costs:
 
 
 ACCURACY_SOURCES = ("truth", "reference", "none")
+SHED_STAGES = ("scheduler", "inference")  # where a late task can be shed (cdio_stream.pipeline.shedding)
 
 
 @dataclass(frozen=True)
@@ -212,8 +214,21 @@ class Result:
     preference: float | None = None  # the task's P(compute) from RPP
     capture_time: float | None = None  # the frame's capture time, unix seconds
     reference: ReferenceOutcome | None = None  # set on reference-sampled tasks
+    # Set when the task was shed, not inferred (--shed late): the stage that shed it
+    # (SHED_STAGES). Such a result has no detections and no accuracy and is a delay failure.
+    expired: str | None = None
+    # The task's frame record ("<partition>/<offset>", Task.source), on expired results: a
+    # restarted scheduler re-learns the tasks it shed from them (cdio_stream.pipeline.scheduler).
+    source: str | None = None
 
     def __post_init__(self) -> None:
+        if self.expired is not None:
+            if self.expired not in SHED_STAGES:
+                raise MessageError(f"result: expired must be one of {SHED_STAGES}, got {self.expired!r}")
+            if self.accuracy is not None or self.detections:
+                raise MessageError(
+                    f"result: expired task {self.task_id!r} cannot have detections or accuracy"
+                )
         source = self.accuracy_source
         if source is None:
             object.__setattr__(self, "accuracy_source", "none" if self.accuracy is None else "truth")
@@ -232,7 +247,8 @@ class Result:
 
     @property
     def delay_met(self) -> bool:
-        return self.delay <= self.d_req
+        """C2; an expired task missed it, whatever its delay when it was shed."""
+        return self.expired is None and self.delay <= self.d_req
 
 
 RPP_MODEL_KEY = b"rpp"  # Kafka key of the model lineage on the compacted model topic
@@ -389,6 +405,8 @@ def _parse_result(meta: dict[str, Any]) -> Result:
         preference=_num(meta, "preference", optional=True),
         capture_time=_num(meta, "capture_time", optional=True),
         reference=None if reference is None else _parse_reference(reference),
+        expired=_get(meta, "expired", str, optional=True),
+        source=_get(meta, "source", str, optional=True),
     )
 
 

@@ -100,6 +100,10 @@ class Metrics:
     wan_mbps: float = 0.0
     wan_bytes_per_task: float = 0.0
     mean_batch_size: float = 1.0  # mean size of the inference batch a task ran in
+    # Load shedding (live --shed late): the share of tasks expired unserved, and the delay
+    # success of the served ones. The simulator serves every task: 0 and delay_success.
+    expired_share: float = 0.0
+    served_delay_success: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -150,6 +154,7 @@ def summarize(records: Sequence[TaskRecord], *, idle_tail_j: float = 0.0, horizo
         wan_mbps=wan_occupancy_mbps(wan_bytes, horizon_s),
         wan_bytes_per_task=wan_bytes / n,
         mean_batch_size=float(col("batch_size").mean()),
+        served_delay_success=float(delay_ok.mean()),
     )
 
 

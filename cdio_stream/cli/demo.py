@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cdio_stream.cli.accuracy_range import add_accuracy_range, resolve_accuracy_range
 from cdio_stream.errors import CdioError
+from cdio_stream.pipeline.shedding import DEFAULT_SHED, SHED_MODES
 from cdio_stream.settings import Settings
 
 __all__ = ["register", "run"]
@@ -45,6 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
     add_accuracy_range(p, ("auto",))
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
+    p.add_argument(
+        "--shed",
+        choices=SHED_MODES,
+        default=DEFAULT_SHED,
+        help="'late': scheduler and inference workers expire tasks that can no longer meet D^q "
+        f"(counted as delay failures) instead of inferring them (default {DEFAULT_SHED})",
+    )
+    p.add_argument(
+        "--inference-batch", type=int, default=1, help="most assignments per detector call (default 1)"
+    )
+    p.add_argument(
+        "--inference-batch-ms",
+        type=float,
+        default=10.0,
+        help="longest wait to fill an inference batch (default 10 ms; only with --inference-batch > 1)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=480.0, help="give up waiting for results after N s")
     p.add_argument(
@@ -105,6 +122,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             bandwidth=args.bandwidth,
             seed=args.seed,
             sink_args=sink_args,
+            shed=args.shed,
+            inference_batch=args.inference_batch,
+            inference_batch_ms=args.inference_batch_ms,
         )
         for spec in specs:
             launcher.start(spec)
@@ -128,7 +148,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(stats.summary())
         print()
         print(
-            f"Metrics of this run (policy {args.policy}, {args.bandwidth} bandwidth, "
+            f"Metrics of this run (policy {args.policy}, {args.bandwidth} bandwidth, shed {args.shed}, "
             f"A^q in [{a_range[0]:g}, {a_range[1]:g}]):"
         )
         print(collector.metrics.table())
@@ -225,6 +245,8 @@ def _write_json(path: Path, args: argparse.Namespace, a_range, collector, elapse
     doc = {
         "policy": args.policy,
         "bandwidth": args.bandwidth,
+        "shed": args.shed,
+        "inference_batch": args.inference_batch,
         "streams": args.sequences,
         "frames_per_stream": args.frames,
         "fps_per_stream": args.fps,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cdio_stream.pipeline.shedding import DEFAULT_SHED, SHED_MODES
 from cdio_stream.settings import Settings
 
 __all__ = ["register", "run"]
@@ -31,8 +32,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="preprocess, trainer: LSTM checkpoint to start from (default: the shipped one); "
         "newer versions published on the model topic replace it",
     )
-    p.add_argument("--batch-size", type=int, default=16, help="preprocess: most frames per LSTM call")
-    p.add_argument("--batch-ms", type=float, default=20.0, help="preprocess: longest wait to fill a batch")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="preprocess: most frames per LSTM call (default 16); "
+        "inference: most assignments per detector call (default 1: one at a time, no waiting)",
+    )
+    p.add_argument(
+        "--batch-ms",
+        type=float,
+        help="longest wait to fill a batch (default: preprocess 20 ms, inference 10 ms)",
+    )
+    p.add_argument(
+        "--shed",
+        choices=SHED_MODES,
+        default=DEFAULT_SHED,
+        help="scheduler, inference: 'late' ends a task that can no longer meet its D^q as an expired "
+        f"result (a delay failure) instead of inferring it; 'never' infers every task (default {DEFAULT_SHED})",
+    )
     p.add_argument("--policy", default="cdio", help="scheduler: policy name (default cdio)")
     p.add_argument(
         "--seed",
@@ -109,11 +126,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     parts = WorkerParts(role=args.role)
     if args.role == "preprocess":
         parts.preprocessor = workers.build_preprocessor(settings, topology, args.rpp_checkpoint)
-        if args.batch_size < 1 or args.batch_ms < 0:
-            raise ConfigError(
-                f"--batch-size must be >= 1 and --batch-ms >= 0, got {args.batch_size}, {args.batch_ms}"
-            )
-        parts.batch_size, parts.batch_s = args.batch_size, args.batch_ms / 1000.0
+        parts.batch_size, parts.batch_s = _batch(args, 16, 20.0)
         if parts.preprocessor.rpp.predictor is not None:  # the fallback rule takes no model updates
             parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "trainer":
@@ -139,6 +152,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             reference_rate=args.reference_rate,
             reference_server=args.reference_server,
             models_file=args.models,
+            shed=args.shed,
         )
         parts.slot_size, parts.slot_s = args.slot_size, args.slot_ms / 1000.0
     elif args.role == "inference":
@@ -152,8 +166,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             device=args.device,
             models_file=args.models,
             reference_server=args.reference_server,
+            shed=args.shed,
         )
         parts.inference = workers.build_inference(settings, topology, opts)
+        parts.inference_batch, parts.inference_batch_s = _batch(args, 1, 10.0)
+        if parts.inference_batch > 1 and parts.inference_batch_s <= 0:
+            raise ConfigError(
+                "--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)"
+            )
     else:
         parts.metrics, parts.state_store = workers.build_metrics(
             settings, topology, args.metrics_port, args.http_host
@@ -177,3 +197,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker = ReadyWorker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()  # returns by SystemExit when the worker stops
     return 0
+
+
+def _batch(args: argparse.Namespace, size: int, ms: float) -> tuple[int, float]:
+    """(most items, longest wait in s) of a role's batches: the flags, else the role's defaults."""
+    from cdio_stream.errors import ConfigError
+
+    size = size if args.batch_size is None else args.batch_size
+    ms = ms if args.batch_ms is None else args.batch_ms
+    if size < 1 or ms < 0:
+        raise ConfigError(f"--batch-size must be >= 1 and --batch-ms >= 0, got {size}, {ms}")
+    return size, ms / 1000.0

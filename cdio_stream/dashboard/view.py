@@ -15,8 +15,8 @@ the Prometheus gauges. This view adds only what a live page needs on top:
   own view where the scheduler publishes one.
 
 ``accuracy_sources`` is the share of results per accuracy source (ground truth, reference
-run, none). Fields of features that do not exist yet are in the snapshot as ``null`` (the
-page shows "n/a"): ``expired_share`` per server (load shedding).
+run, none). ``expired_share`` per server is the share of its results in the window that
+were shed as late (``--shed late``; expired tasks also count as delay failures there).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class _Seen:
     payload_bytes: int
     accuracy_met: bool | None
     delay_met: bool
+    expired: bool = False
 
 
 @dataclass
@@ -110,7 +111,15 @@ class DashboardView:
         """A result the sink's metrics counted (call it once per counted result)."""
         tier = r.tier
         self._window.append(
-            _Seen(self.clock(), r.server_id, tier, r.payload_bytes, r.accuracy_met, r.delay_met)
+            _Seen(
+                self.clock(),
+                r.server_id,
+                tier,
+                r.payload_bytes,
+                r.accuracy_met,
+                r.delay_met,
+                r.expired is not None,
+            )
         )
         if tier == "cloud":
             self._wan_bytes += r.payload_bytes
@@ -205,7 +214,7 @@ class DashboardView:
             "accuracy_success": sum(judged) / len(judged) if judged else None,
             "delay_success": sum(s.delay_met for s in seen) / len(seen) if seen else None,
             "queue": self._lag.get(queue_key) if queue_key else None,
-            "expired_share": None,  # load shedding does not exist yet
+            "expired_share": sum(s.expired for s in seen) / len(seen) if seen else None,
         }
 
     def _stream_view(self, stream_id: str, stream: StreamFrame) -> dict[str, Any]:

@@ -18,6 +18,16 @@ served server does not publish its result but forwards it (:meth:`InferenceStage
 to the shadow server, whose stage runs its own model on the frame and publishes the served
 result judged against the reference, with both tiers' outcomes and its own cost as
 overhead (``Result.reference``). One result per task either way.
+
+Batching (:meth:`InferenceStage.infer_batch`): the agent may hand several assignments to
+one detector call. Each task's ``inference`` timing is then the whole call (what its frame
+waited for detections, as preprocess does for its batches), while its compute and working
+energy are its share of the call (the device was busy call / n per task).
+
+Load shedding (``shed="late"``, :mod:`cdio_stream.pipeline.shedding`):
+:meth:`InferenceStage.expire_if_late` turns a task that cannot meet D^q, given its
+transmission and this server's smoothed inference time, into an expired result before
+anything is sent or inferred.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from cdio_stream.inference.accuracy import frame_map50
 from cdio_stream.inference.detections import Detections
 from cdio_stream.jpeg import decode_bgr
 from cdio_stream.messages import (
+    SHED_STAGES,
     Assignment,
     Costs,
     Detection,
@@ -45,6 +56,7 @@ from cdio_stream.messages import (
     Timings,
     decode_assignment,
 )
+from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
 from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, task_energy
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import DeviceProfile
@@ -80,6 +92,8 @@ class InferenceStage:
         ground_truth: GroundTruthSource | None = None,
         judge: ReferenceJudge | None = None,
         max_frame_bytes: int,
+        shed: str = DEFAULT_SHED,
+        smoothing: float = 0.2,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.server = server
@@ -89,8 +103,12 @@ class InferenceStage:
         self.ground_truth = ground_truth
         self.judge = judge  # judges shadow runs of reference-sampled tasks (cdio_stream.feedback)
         self.max_frame_bytes = max_frame_bytes
+        self.shed = check_shed_mode(shed)
+        self.smoothing = smoothing
         self.clock = clock
         self._clock = _ServerClock(started=clock())
+        self.inference_s: float | None = None  # smoothed time of one detector call (a batch)
+        self.shed_tasks = 0
 
     def decode(self, value: bytes | None, headers: Any) -> Assignment:
         """Decode an assignment; one meant for another server is bad input here."""
@@ -106,14 +124,67 @@ class InferenceStage:
         t = self.clock() - self._clock.started
         return self.link.transmission_time(len(assignment.task.frame.jpeg), t)
 
+    def expire_if_late(self, assignment: Assignment, transmission_s: float) -> Result | None:
+        """The expired result of a task that can no longer meet D^q here (``shed="late"``),
+        else None. Shadow runs are never shed: their task has its served result already."""
+        if self.shed != "late" or assignment.served is not None:
+            return None
+        now = self.clock()
+        if not is_late(assignment.task, now, transmission_s + (self.inference_s or 0.0)):
+            return None
+        self.shed_tasks += 1
+        return expired_result(assignment.task, self.server, SHED_STAGES[1], now)
+
     def infer(self, assignment: Assignment, transmission_s: float) -> Result:
         """Run the detector (blocking: call it from an executor thread) and build the result.
 
         For a forwarded shadow assignment (``assignment.served`` set) the result is the
         served one, judged here: see :meth:`_judge`.
         """
+        (out,) = self.infer_batch([(assignment, transmission_s)])
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def infer_batch(self, items: list[tuple[Assignment, float]]) -> list[Result | Exception]:
+        """One detector call for several ``(assignment, transmission_s)`` (blocking).
+
+        One outcome per item, in order: its result, or the exception that makes it a dead
+        letter (a JPEG that does not decode, a shadow run that cannot be judged); the other
+        items of the batch are unaffected. A failing detector call raises.
+        """
+        outcomes: list[Result | Exception | None] = [None] * len(items)
+        images, decoded = [], []
+        for i, (assignment, _) in enumerate(items):
+            try:
+                images.append(decode_bgr(assignment.task.frame.jpeg))  # strict: half a JPEG is never inferred
+                decoded.append(i)
+            except MessageError as exc:
+                outcomes[i] = MessageError(f"task {assignment.task.task_id}: {exc}")
+        if images:
+            started = self.clock()
+            batch = self.detector.predict(images)
+            done = self.clock()
+            call_s = sum(d.timings.total_s for d in batch)  # per-frame shares of the one call
+            idle_s = 0.0 if self._clock.last_done is None else max(0.0, started - self._clock.last_done)
+            self._clock.last_done = done
+            old = self.inference_s
+            self.inference_s = call_s if old is None else (1 - self.smoothing) * old + self.smoothing * call_s
+            for k, (i, detections) in enumerate(zip(decoded, batch, strict=True)):
+                assignment, transmission_s = items[i]
+                timings, costs = self._price(
+                    assignment, transmission_s, started, call_s, len(images), idle_s if k == 0 else 0.0
+                )
+                try:
+                    outcomes[i] = self._result(assignment, detections, timings, costs, done)
+                except Exception as exc:  # this task's own failure (e.g. a shadow run not judged here)
+                    outcomes[i] = exc
+        return outcomes  # type: ignore[return-value]
+
+    def _result(
+        self, assignment: Assignment, detections: Detections, timings: Timings, costs: Costs, done: float
+    ) -> Result:
         task = assignment.task
-        detections, timings, costs, done = self._run(assignment, transmission_s)
         if assignment.served is not None:
             return self._judge(assignment, detections, timings, costs)
         accuracy = self._truth(task, detections)
@@ -144,35 +215,35 @@ class InferenceStage:
         """The copy of a reference-sampled task that its shadow server runs and judges."""
         return replace(assignment, server_id=assignment.shadow_server, served=result)
 
-    def _run(self, assignment: Assignment, transmission_s: float) -> tuple[Detections, Timings, Costs, float]:
+    def _price(
+        self,
+        assignment: Assignment,
+        transmission_s: float,
+        started: float,
+        call_s: float,
+        n: int,
+        idle_s: float,
+    ) -> tuple[Timings, Costs]:
+        """Timings and costs of one task of a detector call of ``call_s`` over ``n`` tasks."""
         task = assignment.task
-        try:
-            image = decode_bgr(task.frame.jpeg)  # strict: half a JPEG is never inferred
-        except MessageError as exc:
-            raise MessageError(f"task {task.task_id}: {exc}") from None
-        started = self.clock()
-        (detections,) = self.detector.predict([image])
-        inference_s = detections.timings.total_s
-        done = self.clock()
-        idle_s = 0.0 if self._clock.last_done is None else max(0.0, started - self._clock.last_done)
-        self._clock.last_done = done
+        busy_s = call_s / n  # this task's share of the device's time
         payload = len(task.frame.jpeg)
         sending_s = max(0.0, transmission_s - self.link.latency_s)
-        energy = task_energy(self.device, inference_s, idle_s, sending_s)
+        energy = task_energy(self.device, busy_s, idle_s, sending_s)
         # A shadow run waits from the served run's end, a task from its creation.
         since = assignment.served.completed_at if assignment.served is not None else task.created_at
         timings = Timings(
             preprocess=task.preprocess_s,
             queue=max(0.0, started - since - transmission_s),
             transmission=transmission_s,
-            inference=inference_s,
+            inference=call_s,
         )
         costs = Costs(
-            compute=compute_consumption(self.device, inference_s),
+            compute=compute_consumption(self.device, busy_s),
             bandwidth=bandwidth_consumption(payload, transmission_s),
             energy=energy.total_j,
         )
-        return detections, timings, costs, done
+        return timings, costs
 
     def _truth(self, task: Task, detections: Detections) -> float | None:
         ref = task.frame.meta.gt_ref

@@ -16,6 +16,13 @@ rejected, and the sink worker snapshots its metrics with the input positions the
 (:meth:`LiveMetrics.snapshot`), so totals survive a restart. The seen-set of task ids and
 the delay samples behind the percentiles are bounded: the newest ``max_seen`` ids and
 ``max_samples`` delays per stage.
+
+Expired results (load shedding, ``Result.expired``) are tasks too: they count in
+``tasks`` and as delay failures in ``delay_success``, and their (zero) compute and energy
+are in the per-task means, which are what the run cost per frame. ``served_delay_success``
+is the delay success of the frames actually served, ``expired_share`` the share shed.
+Accuracy, mean delay, the delay parts and bandwidth are over served results only (an
+expired task has no accuracy, and its delay is only how long it waited before it was shed).
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class LiveMetrics:
         self.count = 0
         self.per_server: Counter[str] = Counter()
         self.per_tier: Counter[str] = Counter()
+        self.expired = 0  # tasks shed as late (their results say ``expired``)
+        self.per_server_expired: Counter[str] = Counter()
         self._acc_sum = 0.0
         self._acc_n = 0
         self._acc_ok = 0
@@ -91,11 +100,19 @@ class LiveMetrics:
         self.count += 1
         self.per_server[r.server_id] += 1
         self.per_tier[r.tier] += 1
+        self.sources[r.accuracy_source] += 1
+        if r.capture_time is not None:
+            self._t_first = r.capture_time if self._t_first is None else min(self._t_first, r.capture_time)
+        self._t_last = r.completed_at if self._t_last is None else max(self._t_last, r.completed_at)
+        if r.expired is not None:  # a delay failure that was never inferred or sent
+            self.expired += 1
+            self.per_server_expired[r.server_id] += 1
+            return True
         if r.accuracy is not None:
             self._acc_sum += r.accuracy
             self._acc_n += 1
             self._acc_ok += r.accuracy >= r.a_req
-        self._delay_ok += r.delay <= r.d_req
+        self._delay_ok += r.delay_met
         t = r.timings
         for stage, value in zip(
             STAGES, (t.preprocess, t.queue, t.transmission, t.inference, t.total), strict=True
@@ -105,11 +122,7 @@ class LiveMetrics:
         self._compute += r.costs.compute
         self._bandwidth += r.costs.bandwidth
         self._energy += r.costs.energy
-        self.sources[r.accuracy_source] += 1
         self._wan_bytes += round(wan_megabits(r.tier, r.payload_bytes) * 1e6 / 8)
-        if r.capture_time is not None:
-            self._t_first = r.capture_time if self._t_first is None else min(self._t_first, r.capture_time)
-        self._t_last = r.completed_at if self._t_last is None else max(self._t_last, r.completed_at)
         if r.reference is not None:
             self._ref_compute += r.reference.costs.compute
             self._ref_bytes += r.reference.payload_bytes
@@ -118,7 +131,7 @@ class LiveMetrics:
         return True
 
     _SCALARS = ("count", "_acc_sum", "_acc_n", "_acc_ok", "_delay_ok", "_delay_sum", "_compute",
-                "_bandwidth", "_energy", "duplicates", "_ref_compute", "_ref_bytes", "_ref_energy",
+                "_bandwidth", "_energy", "duplicates", "expired", "_ref_compute", "_ref_bytes", "_ref_energy",
                 "_wan_bytes", "_t_first", "_t_last")  # fmt: skip
 
     def snapshot(self) -> bytes:
@@ -128,6 +141,7 @@ class LiveMetrics:
             **{k: getattr(self, k) for k in self._SCALARS},
             "per_server": dict(self.per_server),
             "per_tier": dict(self.per_tier),
+            "per_server_expired": dict(self.per_server_expired),
             "sources": dict(self.sources),
             "seen": list(self._seen_order),
             "positions": self.positions.to_dict(),
@@ -144,6 +158,7 @@ class LiveMetrics:
         self.sources = Counter(header.get("sources", {}))
         self.per_server = Counter(header["per_server"])
         self.per_tier = Counter(header["per_tier"])
+        self.per_server_expired = Counter(header.get("per_server_expired", {}))
         self._seen_order = deque(header["seen"])
         self.task_ids = set(self._seen_order)
         self.positions = InputPositions(header["positions"])
@@ -152,15 +167,18 @@ class LiveMetrics:
 
     def summary(self) -> dict[str, float]:
         n = max(self.count, 1)
+        served = self.count - self.expired
         n_acc = self._acc_n
         out = {
             "tasks": float(self.count),
             "mean_accuracy": self._acc_sum / n_acc if n_acc else float("nan"),
             "acc_success": self._acc_ok / n_acc if n_acc else float("nan"),
             "delay_success": self._delay_ok / n,
-            "mean_delay_s": self._delay_sum / self.count if self.count else float("nan"),
+            "served_delay_success": self._delay_ok / served if served else float("nan"),
+            "expired_share": self.expired / n,
+            "mean_delay_s": self._delay_sum / served if served else float("nan"),
             "compute_tflop": self._compute / n,
-            "bandwidth_mbps": self._bandwidth / n / 1e6,
+            "bandwidth_mbps": self._bandwidth / max(served, 1) / 1e6,
             "energy_j_per_task": self._energy / n,
             "cloud_share": self.per_tier["cloud"] / n,
             **{f"feedback_{src}": self.sources[src] / n for src in ACCURACY_SOURCES},
@@ -192,7 +210,8 @@ class LiveMetrics:
         return (
             f"tasks={self.count} acc={fmt(s['mean_accuracy'], '.1f')} "
             f"acc_ok={fmt(s['acc_success'], '.2f')} "
-            f"delay_ok={fmt(s['delay_success'], '.2f')} delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
+            f"delay_ok={fmt(s['delay_success'], '.2f')} expired={self.expired} "
+            f"delay={fmt(s['mean_delay_s'], '.0f', 1000)}ms "
             f"compute={fmt(s['compute_tflop'], '.3f')}TFLOP bw={fmt(s['bandwidth_mbps'], '.0f')}Mbps(paper) wan={fmt(s['wan_mbps'], '.0f')}Mbps "
             f"energy={fmt(s['energy_j_per_task'], '.2f')}J servers={dict(sorted(self.per_server.items()))}"
         )
@@ -205,6 +224,8 @@ class LiveMetrics:
             ("mean accuracy (mAP50, %)", fmt(s["mean_accuracy"], ".2f")),
             ("accuracy success rate", fmt(s["acc_success"], ".1%")),
             ("delay success rate", fmt(s["delay_success"], ".1%")),
+            ("expired (shed as late)", f"{self.expired} ({fmt(s['expired_share'], '.1%')})"),
+            ("delay success of served frames", fmt(s["served_delay_success"], ".1%")),
             ("mean delay (ms)", fmt(s["mean_delay_s"], ".1f", 1000)),
             ("computing consumption (TFLOP/task)", fmt(s["compute_tflop"], ".4f")),
             ("bandwidth consumption, paper's per-task (Mbps)", fmt(s["bandwidth_mbps"], ".1f")),

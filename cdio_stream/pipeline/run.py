@@ -36,14 +36,21 @@ def pipeline_workers(
     sink_args: tuple[str, ...] = (),
     reference_rate: float | None = None,
     preprocess_workers: int = 1,
+    shed: str | None = None,
+    inference_batch: int | None = None,
+    inference_batch_ms: float | None = None,
 ) -> list[WorkerSpec]:
     """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
     ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``); ``preprocess_workers``
-    preprocess workers split the frames partitions (one consumer group)."""
+    preprocess workers split the frames partitions (one consumer group); ``shed`` goes to
+    the scheduler and the inference workers, ``inference_batch(_ms)`` to the inference
+    workers (None: the workers' defaults)."""
     pre = ("--rpp-checkpoint", str(rpp_checkpoint)) if rpp_checkpoint else ()
     sched = ("--policy", policy, "--seed", str(seed))
     if reference_rate is not None:
         sched += ("--reference-rate", str(reference_rate))
+    shedding = () if shed is None else ("--shed", shed)
+    sched += shedding
     specs = [
         *(WorkerSpec("preprocess", pre, replica=n) for n in range(1, preprocess_workers + 1)),
         WorkerSpec("scheduler", sched),
@@ -53,6 +60,11 @@ def pipeline_workers(
         args = ["--server", sid, "--bandwidth", bandwidth, "--seed", str(seed)]
         if dataset is not None:
             args += ["--dataset", str(dataset)]
+        args += shedding
+        if inference_batch is not None:
+            args += ["--batch-size", str(inference_batch)]
+        if inference_batch_ms is not None:
+            args += ["--batch-ms", str(inference_batch_ms)]
         specs.append(WorkerSpec("inference", tuple(args)))
     return specs
 

@@ -15,6 +15,12 @@ Exactly one assignment per task, under redelivery: task ids are deterministic
 preprocess worker restarted before committing) and is skipped; with another source it is
 a duplicate frame, dead-lettered alone. ``recover`` re-learns assignments sent after the
 snapshot, read back from the assignment topics, so a re-read task is not decided twice.
+
+Load shedding (``shed="late"``, :mod:`cdio_stream.pipeline.shedding`): a decided task that
+cannot meet D^q even if its server started on it at once gets an expired result instead of
+an assignment. It stays pending until that result comes back on the results topic like any
+other, and then feeds the policy a delay failure. ``recover`` also takes the expired
+results published after the snapshot, so a restarted scheduler does not decide them again.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdio_stream.errors import MessageError
 from cdio_stream.feedback import ReferencePlan
 from cdio_stream.messages import Assignment, PolicyView, Result, Task, decode_result, decode_task
 from cdio_stream.pipeline.positions import InputPositions
+from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import Topology
@@ -54,6 +61,7 @@ class SlotOutcome:
     assignments: list[Assignment]
     failed: list[tuple[int, Exception]]  # index in the slot, why: each is dead-lettered alone
     redelivered: list[int]  # indexes of tasks already assigned (same id, same source): nothing to send
+    expired: list[Result] = field(default_factory=list)  # shed as late: publish to the results topic
 
 
 class SchedulerStage:
@@ -66,6 +74,7 @@ class SchedulerStage:
         max_done: int = 20_000,
         smoothing: float = 0.2,
         reference: ReferencePlan | None = None,
+        shed: str = DEFAULT_SHED,
         clock: Callable[[], float] = time.time,
     ) -> None:
         unknown = set(policy.server_ids) - set(topology.server_ids)
@@ -77,6 +86,7 @@ class SchedulerStage:
         self.max_done = max_done
         self.smoothing = smoothing
         self.reference = reference  # reference sampling and judging (cdio_stream.feedback); None: off
+        self.shed = check_shed_mode(shed)  # "late": expire tasks that cannot meet D^q
         self.clock = clock
         self.pending: OrderedDict[str, PendingTask] = OrderedDict()
         # Answered tasks, newest last (bounded): task id -> (server id, source). Redelivered
@@ -90,6 +100,7 @@ class SchedulerStage:
         self.redelivered_tasks = 0
         self.duplicate_results = 0
         self.recovered = 0  # assignments re-learned from the assignment topics after a restore
+        self.shed_tasks = 0  # tasks this scheduler expired instead of assigning (shed="late")
         self._service_s: dict[str, float] = {}  # smoothed inference time per server
         self._rate_bps: dict[str, float] = {}  # smoothed observed link rate per server
 
@@ -97,8 +108,9 @@ class SchedulerStage:
     def decode_task(self, value: bytes | None, headers: Any) -> Task:
         return decode_task(value, headers, self.topology.max_frame_bytes)
 
-    def decide(self, tasks: Sequence[Task]) -> list[Assignment]:
-        """One slot: ask the policy, remember what was sent where, return the assignments."""
+    def decide(self, tasks: Sequence[Task]) -> list[Assignment | Result]:
+        """One slot: ask the policy, remember what was sent where, return one outcome per
+        task: its assignment, or (``shed="late"``) its expired result."""
         if not tasks:
             return []
         now = self.clock()
@@ -125,6 +137,11 @@ class SchedulerStage:
             self.pending[d.task_id] = PendingTask(
                 d.server_id, task.frame.meta.a_req, task.frame.meta.d_req, now, task.source
             )
+            if self.shed == "late" and is_late(task, now, self._service_s.get(d.server_id, 0.0)):
+                # Pending until its expired result comes back: then the policy learns the miss.
+                assignments.append(expired_result(task, self.topology.server(d.server_id), "scheduler", now))
+                self.shed_tasks += 1
+                continue
             info = dict(d.info)
             if d.quality != 1.0:
                 info["quality"] = d.quality
@@ -174,17 +191,22 @@ class SchedulerStage:
             in_slot[task.task_id] = task.source
             fresh.append((i, task))
         try:
-            assignments = self.decide([t for _, t in fresh])
+            outcomes = self.decide([t for _, t in fresh])
         except Exception as exc:
             if len(fresh) == 1:
                 return SlotOutcome([], sorted(failed + [(fresh[0][0], exc)], key=_first), redelivered)
-            assignments = []
+            outcomes = []
             for i, task in fresh:
                 try:
-                    assignments += self.decide([task])
+                    outcomes += self.decide([task])
                 except Exception as one_exc:
                     failed.append((i, one_exc))
-        return SlotOutcome(assignments, sorted(failed, key=_first), redelivered)
+        return SlotOutcome(
+            [o for o in outcomes if isinstance(o, Assignment)],
+            sorted(failed, key=_first),
+            redelivered,
+            [o for o in outcomes if isinstance(o, Result)],
+        )
 
     def _already_assigned(self, task: Task, in_slot: dict[str, str | None]) -> bool:
         """True for a redelivery of an assigned task; MessageError for a duplicate frame."""
@@ -204,8 +226,10 @@ class SchedulerStage:
             f"duplicate task {tid!r}: frame record {task.source} repeats {first}, which is already scheduled"
         )
 
-    def recover(self, assignments: Sequence[Assignment]) -> int:
-        """Re-learn assignments that were sent after the restored snapshot was taken.
+    def recover(self, assignments: Sequence[Assignment | Result]) -> int:
+        """Re-learn assignments that were sent after the restored snapshot was taken, and
+        the tasks this scheduler shed then (their expired results, ``expired="scheduler"``;
+        other results are ignored).
 
         Their tasks become pending again (results for them are then expected, not
         unknown), and re-reading those tasks is recognised as a redelivery. Returns how
@@ -213,6 +237,12 @@ class SchedulerStage:
         """
         n = 0
         for a in assignments:
+            if isinstance(a, Result):
+                if a.expired != "scheduler" or a.task_id in self.pending or a.task_id in self.done:
+                    continue
+                self.pending[a.task_id] = PendingTask(a.server_id, a.a_req, a.d_req, a.completed_at, a.source)
+                n += 1
+                continue
             tid = a.task.task_id
             if a.served is not None or tid in self.pending or tid in self.done:
                 continue  # a shadow run's forwarded copy is not a decision
@@ -275,6 +305,20 @@ class SchedulerStage:
         while len(self.done) > self.max_done:
             self.done.popitem(last=False)
         t = result.timings
+        if result.expired is not None:  # shed as late: a delay failure, no inference to learn from
+            self.policy.feedback(
+                [
+                    Feedback.expired_task(
+                        result.task_id,
+                        result.server_id,
+                        d_req=pending.d_req,
+                        preprocess_s=t.preprocess,
+                        queue_s=t.queue,
+                    )
+                ]
+            )
+            self.feedbacks += 1
+            return result
         acc_p, other = self._reference_terms(result, pending.a_req)
         self.policy.feedback(
             [
@@ -331,6 +375,7 @@ class SchedulerStage:
             "redelivered_tasks": self.redelivered_tasks,
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
+            "shed_tasks": self.shed_tasks,
             "pending": [
                 [tid, p.server_id, p.a_req, p.d_req, p.assigned_at, p.source]
                 for tid, p in self.pending.items()
@@ -361,6 +406,7 @@ class SchedulerStage:
         self.redelivered_tasks = int(header["redelivered_tasks"])
         self.duplicate_results = int(header["duplicate_results"])
         self.recovered = int(header["recovered"])
+        self.shed_tasks = int(header.get("shed_tasks", 0))  # absent from snapshots before shedding
         self.pending = OrderedDict(
             (tid, PendingTask(sid, a, d, at, source)) for tid, sid, a, d, at, source in header["pending"]
         )
@@ -395,6 +441,7 @@ class SchedulerStage:
             "redelivered_tasks": self.redelivered_tasks,
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
+            "shed": self.shed_tasks,
         }
 
 

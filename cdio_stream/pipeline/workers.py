@@ -151,6 +151,7 @@ def build_scheduler(
     reference_rate: float = 0.05,
     reference_server: str | None = None,
     models_file: Path | None = None,
+    shed: str = "never",
 ):
     from cdio_stream.feedback import ReferencePlan, ReferenceSampler
     from cdio_stream.kafka.state_store import KafkaStateStore
@@ -173,7 +174,7 @@ def build_scheduler(
         )
         log.info("reference feedback: rate %.3f, reference %s (%s)", reference_rate, reference.reference.id,
                  judge.reference_model)  # fmt: skip
-    return SchedulerStage(policy, topology, reference=reference), store
+    return SchedulerStage(policy, topology, reference=reference, shed=shed), store
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class InferenceOptions:
     device: str = "cpu"
     models_file: Path | None = None  # extra model registry YAML
     reference_server: str | None = None  # whose model is the reference (default: the first cloud server)
+    shed: str = "never"  # "late": expire tasks that cannot meet D^q (cdio_stream.pipeline.shedding)
 
 
 def build_inference(settings: Settings, topology: Topology, opts: InferenceOptions):
@@ -217,6 +219,7 @@ def build_inference(settings: Settings, topology: Topology, opts: InferenceOptio
         ground_truth=ground_truth,
         judge=judge,
         max_frame_bytes=topology.max_frame_bytes,
+        shed=opts.shed,
     )
 
 

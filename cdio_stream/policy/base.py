@@ -111,6 +111,24 @@ class Feedback:
     # What other models achieved on the same frame, (model name, mAP50 percent, P(C1 met)):
     # a reference-sampled task also ran on the other tier.
     other_accuracy: tuple[tuple[str, float, float], ...] = ()
+    # The task was shed as late (cdio_stream.pipeline.shedding), not inferred: only C2 is
+    # known (missed), and there is no accuracy, inference time or cost to learn from.
+    expired: bool = False
+
+    @classmethod
+    def expired_task(
+        cls, task_id: str, server_id: str, *, d_req: float, preprocess_s: float = 0.0, queue_s: float = 0.0
+    ) -> Feedback:
+        """A delay failure on ``server_id`` for a task shed before inference.
+
+        Its delay is censored: at least what it had waited, and more than D^q (it was shed
+        because it could not meet it), so ``total_s`` is the larger of the two.
+        """
+        total = max(preprocess_s + queue_s, math.nextafter(d_req, math.inf))
+        return cls(
+            task_id, server_id, None, preprocess_s, total - preprocess_s, 0.0, 0.0, total,
+            0.0, 0.0, 0.0, 0, None, False, expired=True,
+        )  # fmt: skip
 
     @classmethod
     def measured(

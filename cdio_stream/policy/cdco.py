@@ -326,6 +326,10 @@ class CdcoPolicy(Policy):
                 j, residual = jj, fb.transmission_s + fb.inference_s
             else:
                 residual = fb.total_s - d_known
+            if fb.expired:  # shed as late: a delay failure, and nothing else was measured
+                if jj == entry[1]:
+                    self.delay.update(j, residual)
+                continue
             arm = c * self._n_models + int(self._model_idx[j])
             if fb.accuracy is not None:
                 self.accuracy.update(arm, fb.accuracy)

@@ -22,6 +22,8 @@ BROKER_FREE = [
     "cdio_stream.inference.registry",
     "cdio_stream.pipeline.preprocess",
     "cdio_stream.pipeline.scheduler",
+    "cdio_stream.pipeline.shedding",
+    "cdio_stream.pipeline.inference",
     "cdio_stream.pipeline.metrics",
     "cdio_stream.pipeline.dead_letter",
     "cdio_stream.dashboard.view",

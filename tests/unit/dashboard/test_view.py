@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -72,10 +73,26 @@ class TestRun:
         )
         assert snap["streams"][0]["frame"] is None  # no frame held
 
-    def test_load_shedding_not_built_yet_is_null(self, view_factory, result_factory):
+    def test_expired_share_per_server_counts_shed_results_as_delay_failures(
+        self, view_factory, result_factory
+    ):
         view, metrics, _ = view_factory()
-        feed(view, metrics, result_factory())
-        assert all(s["expired_share"] is None for s in view.snapshot()["servers"])
+        feed(view, metrics, result_factory(frame_no=1, delay=0.1))
+        shed = replace(
+            result_factory(frame_no=2, accuracy=None, detections=(), delay=0.1), expired="inference"
+        )
+        feed(view, metrics, shed)
+        feed(view, metrics, result_factory(frame_no=3, delay=0.1))
+        feed(view, metrics, result_factory(frame_no=4, delay=0.1))
+        snap = view.snapshot()
+        edge, cloud = snap["servers"]
+        assert edge["expired_share"] == pytest.approx(1 / 4)
+        assert edge["delay_success"] == pytest.approx(
+            3 / 4
+        )  # the shed one missed D^q, its 0.1 s notwithstanding
+        assert cloud["expired_share"] is None  # no results: nothing to share
+        assert snap["run"]["expired_share"] == pytest.approx(1 / 4)
+        assert snap["run"]["served_delay_success"] == pytest.approx(1.0)
 
 
 class TestServers:

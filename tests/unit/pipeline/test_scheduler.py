@@ -71,6 +71,7 @@ class TestSchedulerStage:
             "redelivered_tasks": 0,
             "duplicate_results": 0,
             "recovered": 0,
+            "shed": 0,
         }
         state = stage.system_state(100.0)
         assert sum(s.queue_length for s in state.servers) == 5
