@@ -364,6 +364,25 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                     sched.positions.advance(msg.topic, msg.partition, msg.offset)
                 checkpoint.applied(stream, event)
 
+    # A task dead-lettered at its server gets no result: its dead letter ends it here, in
+    # the same snapshot-and-ack discipline as the results (see SchedulerStage.on_dead_letter).
+    dead_letters = app.topic(topology.dead_letter.name, **raw)
+
+    @app.agent(dead_letters, name="failures")
+    async def failures(stream):
+        await restored.wait()
+        stream = stream.noack()
+        async for event in stream.events():
+            msg = event.message
+            async with checkpoint.lock:
+                if not sched.positions.included(msg.topic, msg.partition, msg.offset):
+                    try:
+                        sched.on_dead_letter(msg.headers)
+                    except Exception as exc:  # never a dead letter of a dead letter: it is only logged
+                        log.warning("scheduler skips dead letter offset=%s: %s", msg.offset, _reason(exc))
+                    sched.positions.advance(msg.topic, msg.partition, msg.offset)
+                checkpoint.applied(stream, event)
+
 
 def _publish_policy_view(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict) -> None:
     """Now and then the policy's running estimates, for the live dashboard; only when it

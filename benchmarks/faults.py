@@ -107,6 +107,7 @@ async def saved_state(bootstrap: str, topology) -> dict:
             k: header[k]
             for k in ("decisions", "feedbacks", "redelivered_tasks", "duplicate_results", "recovered")
         }
+        out["scheduler"]["dead_lettered"] = header.get("dead_lettered", 0)
         out["scheduler"]["pending"] = len(header["pending"])
     return out
 

@@ -47,6 +47,9 @@ __all__ = [
     "decode_task",
     "encode_assignment",
     "decode_assignment",
+    "AssignmentRoute",
+    "assignment_route",
+    "make_task_id",
     "encode_result",
     "decode_result",
     "encode_rpp_model",
@@ -79,7 +82,12 @@ class FrameMeta:
 
     @property
     def task_id(self) -> str:
-        return f"{self.stream_id}/{self.frame_no}"
+        return make_task_id(self.stream_id, self.frame_no)
+
+
+def make_task_id(stream_id: str, frame_no: int) -> str:
+    """A frame's task id: deterministic, so a re-read frame names the same task."""
+    return f"{stream_id}/{frame_no}"
 
 
 @dataclass(frozen=True)
@@ -349,6 +357,30 @@ def decode_assignment(
         assigned_at=_num(meta, "assigned_at"),
         shadow_server=_get(meta, "shadow_server", str, optional=True),
         served=None if served is None else _parse_result(served),
+    )
+
+
+@dataclass(frozen=True)
+class AssignmentRoute:
+    """Who an assignment is for, read from its metadata header alone."""
+
+    task_id: str
+    server_id: str  # the server it was sent to
+    served_by: str | None  # a forwarded shadow copy: the server that served the task first
+
+
+def assignment_route(headers: Any) -> AssignmentRoute:
+    """The task and servers an assignment's metadata header names, without decoding its JPEG.
+
+    A dead letter keeps the original record's headers, so this also reads the dead letter
+    of an assignment (whose value may have been cut short).
+    """
+    meta = _read_meta(headers, "assignment")
+    served = _get(meta, "served", dict, optional=True)
+    return AssignmentRoute(
+        task_id=make_task_id(_get(meta, "stream_id", str), _get(meta, "frame_no", int)),
+        server_id=_get(meta, "server_id", str),
+        served_by=None if served is None else _get(served, "server_id", str),
     )
 
 

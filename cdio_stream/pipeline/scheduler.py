@@ -21,6 +21,13 @@ cannot meet D^q even if its server started on it at once gets an expired result 
 an assignment. It stays pending until that result comes back on the results topic like any
 other, and then feeds the policy a delay failure. ``recover`` also takes the expired
 results published after the snapshot, so a restarted scheduler does not decide them again.
+
+A task ends as one result or one dead letter. The scheduler hears of both: results on the
+results topic, and the dead letters of its assignments (the inference stage could not
+process them) on the dead-letter topic (:meth:`SchedulerStage.on_dead_letter`). A
+dead-lettered task leaves ``pending`` for ``done`` and its decision is released from the
+policy without feedback, so neither the backlog the policy sees nor the bandit's pending
+decisions keep tasks that will never be answered.
 """
 
 from __future__ import annotations
@@ -33,7 +40,16 @@ from typing import Any
 
 from cdio_stream.errors import MessageError
 from cdio_stream.feedback import ReferencePlan
-from cdio_stream.messages import Assignment, PolicyView, Result, Task, decode_result, decode_task
+from cdio_stream.messages import (
+    Assignment,
+    PolicyView,
+    Result,
+    Task,
+    assignment_route,
+    decode_result,
+    decode_task,
+)
+from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
@@ -101,6 +117,9 @@ class SchedulerStage:
         self.duplicate_results = 0
         self.recovered = 0  # assignments re-learned from the assignment topics after a restore
         self.shed_tasks = 0  # tasks this scheduler expired instead of assigning (shed="late")
+        self.dead_lettered = 0  # assigned tasks that ended as a dead letter of the inference stage
+        # assignment topic -> its server, to tell which dead letters are of assignments
+        self._topic_server = {topology.assignment_topic(s).name: s for s in topology.server_ids}
         self._service_s: dict[str, float] = {}  # smoothed inference time per server
         self._rate_bps: dict[str, float] = {}  # smoothed observed link rate per server
 
@@ -301,9 +320,7 @@ class SchedulerStage:
                 f"it was assigned to {pending.server_id!r}"
             )
         del self.pending[result.task_id]
-        self.done[result.task_id] = (result.server_id, pending.source)
-        while len(self.done) > self.max_done:
-            self.done.popitem(last=False)
+        self._answered(result.task_id, pending)
         t = result.timings
         if result.expired is not None:  # shed as late: a delay failure, no inference to learn from
             self.policy.feedback(
@@ -347,6 +364,41 @@ class SchedulerStage:
             self._smooth(self._rate_bps, result.server_id, result.payload_bytes * 8 / t.transmission)
         return result
 
+    def on_dead_letter(self, headers: Any) -> str | None:
+        """A dead letter of one of this scheduler's assignments ends its task.
+
+        Returns the task id it ended, or None: dead letters of other stages (a frame, a
+        task, a result: never assigned, or answered already) and of tasks that are not
+        pending here (ended already, a redelivered dead letter) change nothing. The task
+        moves to ``done`` (a later result for it is a redelivery, not unknown), and the
+        policy forgets the decision without learning from it.
+        """
+        letter = read_dead_letter(headers or ())
+        addressee = self._topic_server.get(letter.source_topic)
+        if letter.stage != "inference" or addressee is None:
+            return None
+        route = assignment_route(headers)
+        pending = self.pending.get(route.task_id)
+        if pending is None:
+            return None
+        # Only the copy this scheduler sent (or its served server forwarded) ends the task;
+        # a stray copy on another server's topic is its own bad record, not this task's end.
+        sent_by_us = route.served_by is None and route.server_id == pending.server_id
+        forwarded = route.served_by == pending.server_id
+        if route.server_id != addressee or not (sent_by_us or forwarded):
+            return None
+        task_id = route.task_id
+        del self.pending[task_id]
+        self._answered(task_id, pending)
+        self.policy.release([task_id])
+        self.dead_lettered += 1
+        return task_id
+
+    def _answered(self, task_id: str, pending: PendingTask) -> None:
+        self.done[task_id] = (pending.server_id, pending.source)
+        while len(self.done) > self.max_done:
+            self.done.popitem(last=False)
+
     def _reference_terms(self, result: Result, a_req: float) -> tuple[float | None, tuple]:
         """P(C1 met) of a reference-judged result, and the other tier's outcome of a sampled task."""
         ref = result.reference
@@ -376,6 +428,7 @@ class SchedulerStage:
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
             "shed_tasks": self.shed_tasks,
+            "dead_lettered": self.dead_lettered,
             "pending": [
                 [tid, p.server_id, p.a_req, p.d_req, p.assigned_at, p.source]
                 for tid, p in self.pending.items()
@@ -407,6 +460,7 @@ class SchedulerStage:
         self.duplicate_results = int(header["duplicate_results"])
         self.recovered = int(header["recovered"])
         self.shed_tasks = int(header.get("shed_tasks", 0))  # absent from snapshots before shedding
+        self.dead_lettered = int(header.get("dead_lettered", 0))  # absent in snapshots before it was counted
         self.pending = OrderedDict(
             (tid, PendingTask(sid, a, d, at, source)) for tid, sid, a, d, at, source in header["pending"]
         )
@@ -442,6 +496,7 @@ class SchedulerStage:
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
             "shed": self.shed_tasks,
+            "dead_lettered": self.dead_lettered,
         }
 
 

@@ -4,7 +4,8 @@ A *slot* is a short batch of tasks (1..64 typically). ``assign(tasks, state)`` r
 :class:`Decision` per task, each naming exactly one server (constraint C3 of eq. 8), in the
 order the tasks should be dispatched (tasks bound for the same server queue in that order).
 ``feedback(items)`` takes per-task outcomes, in any order and at any later time, possibly
-for tasks decided before a restart. ``state_bytes()`` / ``load_state(b)`` persist and
+for tasks decided before a restart; ``release(task_ids)`` ends decisions that will get no
+outcome (their task was dead-lettered). ``state_bytes()`` / ``load_state(b)`` persist and
 restore everything a policy has learned (see :mod:`cdio_stream.policy.codec`); rebuilding a
 policy of any kind from its bytes is the registry's job
 (:func:`cdio_stream.policy.registry.policy_from_state`), so this module imports no policy.
@@ -211,6 +212,16 @@ class Policy(ABC):
         if items:
             self._feedback(items)
 
+    def release(self, task_ids: Iterable[str]) -> None:
+        """Forget decisions whose task ended without an outcome (dead-lettered at the server).
+
+        Nothing is learned from them: a dead letter says the record could not be processed
+        (a bad image, a message error), not how the server performed.
+        """
+        ids = list(task_ids)
+        if ids:
+            self._release(ids)
+
     def running_view(self) -> PolicyEstimates | None:
         """What the policy currently believes, for people watching it (the live dashboard);
         None for policies without learned estimates."""
@@ -262,6 +273,10 @@ class Policy(ABC):
 
     def _feedback(self, items: list[Feedback]) -> None:
         """Learn from outcomes; stateless policies ignore them."""
+        return None
+
+    def _release(self, task_ids: list[str]) -> None:
+        """Drop what is kept about these decisions; policies that keep nothing ignore it."""
         return None
 
     def _running_view(self) -> PolicyEstimates | None:

@@ -357,6 +357,10 @@ class CdcoPolicy(Policy):
                 old = self.bw_hat[j]
                 self.bw_hat[j] = fb.bandwidth_bps if old == 0 else old + w * (fb.bandwidth_bps - old)
 
+    def _release(self, task_ids: list[str]) -> None:
+        for tid in task_ids:
+            self.pending.pop(tid, None)
+
     # ------------------------------------------------------------------ persist
     _ARRAYS = ("success.total", "success.n", "accuracy.total", "accuracy.n", "delay.mass", "delay.n", "cost.total",
                "cost.n", "inf_hat", "inf_n", "bw_hat", "ctx_seen")  # fmt: skip

@@ -8,7 +8,20 @@ import numpy as np
 import pytest
 
 from cdio_stream.errors import MessageError
-from cdio_stream.messages import Costs, Frame, FrameMeta, Result, Task, TaskFeatures, Timings, encode_result
+from cdio_stream.messages import (
+    Costs,
+    Frame,
+    FrameMeta,
+    Result,
+    Task,
+    TaskFeatures,
+    Timings,
+    decode_result,
+    encode_assignment,
+    encode_result,
+    encode_task,
+)
+from cdio_stream.pipeline.dead_letter import dead_letter
 from cdio_stream.pipeline.scheduler import SchedulerStage
 from cdio_stream.policy.registry import make_policy
 from cdio_stream.topology import load_topology
@@ -72,6 +85,7 @@ class TestSchedulerStage:
             "duplicate_results": 0,
             "recovered": 0,
             "shed": 0,
+            "dead_lettered": 0,
         }
         state = stage.system_state(100.0)
         assert sum(s.queue_length for s in state.servers) == 5
@@ -184,6 +198,86 @@ class TestExactlyOnce:
         assert restored.positions.to_dict() == {"results/3": 42}
         assert restored.output_ends == {"assign.cloud/0": 7}
         assert restored.decide_slot([task(1)]).redelivered == [0]
+
+
+def dead_letter_of(
+    topology, a, stage: str = "inference", max_bytes: int | None = None, on: str | None = None
+):
+    """The headers of the dead letter the inference stage writes for assignment ``a``
+    (read from the assignment topic of server ``on``, by default its own)."""
+    value, headers = encode_assignment(a)
+    _, dl_headers = dead_letter(
+        value,
+        headers,
+        reason="task cam/1: not a complete JPEG",
+        stage=stage,
+        source_topic=topology.assignment_topic(on or a.server_id).name,
+        max_bytes=max_bytes,
+    )
+    return dl_headers
+
+
+class TestDeadLetteredTasks:
+    def test_an_inference_dead_letter_ends_its_task_once(self, topology):
+        stage = stage_factory(topology)
+        a, b = stage.decide([task(1), task(2)])
+        assert set(stage.policy.pending) == {"cam/1", "cam/2"}
+        letter = dead_letter_of(topology, a, max_bytes=2048)  # value cut short: the header still names it
+        assert stage.on_dead_letter(letter) == "cam/1"
+        assert list(stage.pending) == ["cam/2"] and list(stage.policy.pending) == ["cam/2"]
+        assert stage.policy.cost.n.sum() == 0  # released, nothing learned
+        assert stage.system_state(100.0).server(a.server_id).queue_length == (b.server_id == a.server_id)
+        assert stage.on_dead_letter(letter) is None  # a redelivered dead letter changes nothing
+        assert stage.stats()["dead_lettered"] == 1 and stage.stats()["pending"] == 1
+        # The task is over: re-reading it is a redelivery, and a late result from its server
+        # (the inference worker retried it) is a duplicate, never a second outcome.
+        assert stage.decide_slot([task(1)]).redelivered == [0]
+        assert stage.on_result(result_for(a)) is None
+        assert stage.stats()["feedbacks"] == 0 and stage.stats()["duplicate_results"] == 1
+        stage.on_result(result_for(b))
+        assert stage.stats()["pending"] == 0 and stage.stats()["feedbacks"] == 1
+
+    def test_other_stages_dead_letters_change_nothing(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        # the scheduler's own dead letter of a task, and a sink's (wrong stage or topic)
+        value, headers = encode_task(task(1))
+        own = dead_letter(value, headers, reason="x", stage="scheduler", source_topic=topology.tasks.name)[1]
+        assert stage.on_dead_letter(own) is None
+        assert stage.on_dead_letter(dead_letter_of(topology, a, stage="sink")) is None
+        assert list(stage.pending) == ["cam/1"] and list(stage.policy.pending) == ["cam/1"]
+        other = "cloud" if a.server_id != "cloud" else "edge-1"
+        # a stray copy on another server's topic, and a copy addressed to another server
+        assert stage.on_dead_letter(dead_letter_of(topology, a, on=other)) is None
+        assert stage.on_dead_letter(dead_letter_of(topology, replace(a, server_id=other))) is None
+        assert list(stage.pending) == ["cam/1"]
+        with pytest.raises(MessageError, match="missing 'cdio' header"):
+            stage.on_dead_letter(
+                dead_letter(
+                    b"",
+                    [],
+                    reason="x",
+                    stage="inference",
+                    source_topic=topology.assignment_topic("cloud").name,
+                )[1]
+            )
+
+    def test_a_forwarded_shadow_copy_dead_lettered_at_its_shadow_ends_the_task(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        shadow = "cloud" if a.server_id != "cloud" else "edge-1"
+        forwarded = replace(a, server_id=shadow, shadow_server=shadow, served=decode_result(result_for(a)))
+        assert stage.on_dead_letter(dead_letter_of(topology, forwarded)) == "cam/1"
+        assert not stage.pending and not stage.policy.pending
+
+    def test_snapshot_keeps_dead_lettered_tasks_ended(self, topology):
+        stage = stage_factory(topology)
+        (a,) = stage.decide([task(1)])
+        stage.on_dead_letter(dead_letter_of(topology, a))
+        restored = stage_factory(topology)
+        restored.restore(stage.snapshot())
+        assert restored.stats()["dead_lettered"] == 1 and not restored.pending and not restored.policy.pending
+        assert restored.recover([a]) == 0  # its assignment, re-read after the snapshot, stays ended
 
 
 class TestPolicyView:
