@@ -410,8 +410,9 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     shadows = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
 
     async def handle(stream, events: list) -> None:
-        """Decode, shed the late (--shed late), then one detector call for the rest; each
-        record is acked once its result, forwarded shadow copy or dead letter is sent."""
+        """Decode, shed the late (--shed late), then one detector call for the rest; the
+        records are acked once each one's result, forwarded shadow copy or dead letter is
+        sent, all together and in offset order (see _ack_in_order)."""
         loop = asyncio.get_running_loop()
         todo = []  # (event, assignment, transmission_s)
         for event in events:
@@ -421,37 +422,34 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 expired = stage.expire_if_late(assignment, transmission_s)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
-                await stream.ack(event)
                 continue
             if expired is not None:  # nothing sent or inferred: its one outcome, a delay failure
                 await results.send(key=expired.stream_id.encode(), value=encode_result(expired))
-                await stream.ack(event)
                 continue
             todo.append((event, assignment, transmission_s))
-        if not todo:
-            return
-        await asyncio.sleep(sum(t for _, _, t in todo))  # the emulated uplink, one frame after another
-        try:
-            # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
-            outcomes = await loop.run_in_executor(None, stage.infer_batch, [(a, t) for _, a, t in todo])
-        except Exception as exc:  # the detector call failed: none is lost, each says why
-            outcomes = [exc] * len(todo)
-        for (event, assignment, _), out in zip(todo, outcomes, strict=True):
+        if todo:
+            await asyncio.sleep(sum(t for _, _, t in todo))  # the emulated uplink, one frame after another
             try:
-                if isinstance(out, Exception):
-                    raise out
-                shadow = None
-                if assignment.shadow_server is not None and assignment.served is None:
-                    shadow = stage.forward(assignment, out)  # reference-sampled: judged there
-                    value, headers = encode_assignment(shadow, topology.max_frame_bytes)
-            except Exception as exc:
-                await to_dead_letter(event, _reason(exc))
-            else:
+                # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
+                outcomes = await loop.run_in_executor(None, stage.infer_batch, [(a, t) for _, a, t in todo])
+            except Exception as exc:  # the detector call failed: none is lost, each says why
+                outcomes = [exc] * len(todo)
+            for (event, assignment, _), out in zip(todo, outcomes, strict=True):
+                try:
+                    if isinstance(out, Exception):
+                        raise out
+                    shadow = None
+                    if assignment.shadow_server is not None and assignment.served is None:
+                        shadow = stage.forward(assignment, out)  # reference-sampled: judged there
+                        value, headers = encode_assignment(shadow, topology.max_frame_bytes)
+                except Exception as exc:
+                    await to_dead_letter(event, _reason(exc))
+                    continue
                 if shadow is not None:
                     await shadows[shadow.server_id].send(key=event.message.key, value=value, headers=headers)
                 else:
                     await results.send(key=out.stream_id.encode(), value=encode_result(out))
-            await stream.ack(event)
+        await _ack_in_order(stream, events)
 
     @app.agent(source, name="infer")
     async def infer(stream):
@@ -463,6 +461,20 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             # Dynamic batches: up to inference_batch assignments, or what came within inference_batch_s.
             async for events in stream.noack_take(parts.inference_batch, within=parts.inference_batch_s):
                 await handle(stream, events)
+
+
+async def _ack_in_order(stream: Any, events: list) -> None:
+    """Ack a batch's records only once all of them are done, lowest offset first.
+
+    Faust commits the run of acked offsets that starts at the committed one, but a single
+    unacked offset at its head does not stop it (faust/transport/consumer.py
+    ``Consumer._new_offset`` in faust-streaming 0.15.3: it returns None only when
+    ``min(acked) - committed > 1``; faust-streaming#606, fix proposed in #707). A record
+    still in flight while a later one of its partition was acked could be committed past
+    and lost on a kill -9.
+    """
+    for event in sorted(events, key=lambda e: (e.message.partition, e.message.offset)):
+        await stream.ack(event)
 
 
 def _trainer(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:

@@ -68,7 +68,10 @@ def test_inference_dead_letter_ends_the_task_in_the_scheduler(
     )
     try:
         launcher.start(scheduler)
-        launcher.start(WorkerSpec("inference", ("--server", "edge-1")))
+        # Batches of up to 4: the truncated task fails inside a detector batch, alone.
+        launcher.start(
+            WorkerSpec("inference", ("--server", "edge-1", "--batch-size", "4", "--batch-ms", "200"))
+        )
         launcher.wait_ready(timeout_s=240)
         asyncio.run(_publish(kafka_bootstrap, topology, tasks))
         deadline = time.monotonic() + 120
