@@ -33,12 +33,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cdio_stream.calibration import Calibration  # noqa: E402
 from cdio_stream.formatting import fmt as fmt_num  # noqa: E402
-from cdio_stream.policy import POLICY_NAMES, ContextSpace, complexity_edges_from, make_policy  # noqa: E402
+from cdio_stream.policy import POLICY_NAMES, ContextSpace, make_policy  # noqa: E402
 from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace  # noqa: E402
 from cdio_stream.sim.regret import StationaryEnv, run_regret  # noqa: E402
 from cdio_stream.system import make_links, make_servers  # noqa: E402
@@ -62,14 +61,10 @@ BASELINES = ("dao", "sniper", "javp", "all-edge", "all-cloud", "random")  # the 
 ABLATIONS = ("cdio", "rpp-only", "cdco-only")  # paper Table 4: RPP alone, CDCO alone, both
 
 
-def policy_kwargs(name: str, sim: Simulator, edges: tuple[float, ...], median: float) -> dict:
-    if name in ("cdio", "cdco-only"):
-        return {"complexity_edges": edges}
-    if name == "javp":
-        return {"threshold": median}
-    if name == "oracle":
-        return {"truth": sim.truth}
-    return {}
+def trace_calibration(trace) -> Calibration:
+    """The trace's complexity scale (bucket edges, median) for every policy; no model priors
+    (the simulated servers' latencies are device profiles, not the profiling machine's)."""
+    return Calibration.from_trace(trace, models=False, source="the synthetic trace")
 
 
 class Runs:
@@ -85,8 +80,7 @@ class Runs:
             a = self.args
             trace = synthetic_trace(SyntheticTraceConfig(streams=cameras, frames=int(a.seconds * a.fps), fps=a.fps,
                                                          seed=a.seed))  # fmt: skip
-            complexity = [f.complexity for f in trace]
-            self._traces[cameras] = (trace, complexity_edges_from(complexity), float(np.median(complexity)))
+            self._traces[cameras] = (trace, trace_calibration(trace))
         return self._traces[cameras]
 
     def sim(self, cameras: int, bandwidth: str, deployment: str, preference: str) -> Simulator:
@@ -102,14 +96,14 @@ class Runs:
         return self._sims[key]
 
     def run(self, cameras: int, bandwidth: str, deployment: str, policies: list[str]) -> list[dict]:
-        _, edges, median = self.trace(cameras)
+        calibration = self.trace(cameras)[1]
         rows = []
         for label in policies:
             name, preference = ("cdio", "noisy-oracle") if label == NOISY else (label, self.args.preference)
             sim = self.sim(cameras, bandwidth, deployment, preference)
             servers = list(sim.servers)
             t0 = time.perf_counter()
-            result = sim.run(make_policy(name, servers, **policy_kwargs(name, sim, edges, median)))
+            result = sim.run(make_policy(name, servers, calibration=calibration, truth=sim.truth))
             rows.append({"cameras": cameras, "fps": self.args.fps, "bandwidth": bandwidth, "deployment": deployment,
                          "policy": label, "preference": preference, "wall_s": time.perf_counter() - t0,
                          **result.metrics.as_dict()})  # fmt: skip
@@ -118,14 +112,15 @@ class Runs:
 
 def regret(args) -> dict:
     trace = synthetic_trace(SyntheticTraceConfig(streams=4, frames=500, seed=args.seed))
-    edges = complexity_edges_from([f.complexity for f in trace])
+    calibration = trace_calibration(trace)
+    edges = calibration.complexity_edges
     servers = make_servers("V1", n_edge=2)
     out = {}
     for name, use_pref in (("cdio", True), ("cdco-only", False)):
         env = StationaryEnv(
             trace, servers, ContextSpace(edges, (60.0, 70.0), use_pref), slot_size=4, seed=args.seed
         )
-        curve = run_regret(make_policy(name, servers, complexity_edges=edges), env, args.regret_slots)
+        curve = run_regret(make_policy(name, servers, calibration=calibration), env, args.regret_slots)
         first, second = curve.slopes()
         n = len(curve.cumulative)
         points = sorted({min(n - 1, int(round(k * (n - 1) / 99))) for k in range(100)})

@@ -51,11 +51,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    import numpy as np
     import orjson
 
+    from cdio_stream.calibration import Calibration
     from cdio_stream.errors import ConfigError
-    from cdio_stream.policy import POLICY_NAMES, complexity_edges_from, make_policy
+    from cdio_stream.policy import POLICY_NAMES, make_policy
     from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace
     from cdio_stream.sim.simulator import reference_prior
     from cdio_stream.system import make_links, make_servers
@@ -85,18 +85,15 @@ def run(args: argparse.Namespace, settings: Any) -> int:
                                             rpp_checkpoint=str(args.rpp_checkpoint) if args.rpp_checkpoint else None,
                                             seed=args.seed),
                     feedback=args.feedback, reference_rate=args.reference_rate, reference_judge=judge)  # fmt: skip
-    complexity = [f.complexity for f in trace]
-    extra = {
-        "cdio": {"complexity_edges": complexity_edges_from(complexity)},
-        "cdco-only": {"complexity_edges": complexity_edges_from(complexity)},
-        "javp": {"threshold": float(np.median(complexity))},
-        "oracle": {"truth": sim.truth},
-    }
+    # The trace's complexity scale (bucket edges, median); no model priors: the simulated
+    # servers' latencies are device profiles, not the profiling machine's.
+    calibration = Calibration.from_trace(trace, models=False, source="the simulated trace")
     results = {}
     records_fh = args.records.open("wb") if args.records else None
     try:
         for name in names:
-            result = sim.run(make_policy(name, servers, seed=args.seed, **extra.get(name, {})))
+            policy = make_policy(name, servers, calibration=calibration, truth=sim.truth, seed=args.seed)
+            result = sim.run(policy)
             results[name] = result.metrics.as_dict()
             if records_fh:
                 for r in result.records:

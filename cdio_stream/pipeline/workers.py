@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdio_stream.errors import ConfigError
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
+
+if TYPE_CHECKING:
+    from cdio_stream.calibration import Calibration
 
 __all__ = [
     "DEFAULT_RPP_CHECKPOINT",
@@ -103,26 +107,6 @@ def _checkpoint(checkpoint: Path | None) -> Path | None:
     return checkpoint
 
 
-# Live frames' multiscale complexity (RPP features on 1/4-size grey frames) spans about
-# 0.002-0.013, not the simulator's synthetic [0, 1] scale. Quartiles measured on 80
-# synthetic demo frames: 0.0033 / 0.0043 / 0.0075 (UA-DETRAC MVI_20011: ~0.0074).
-LIVE_COMPLEXITY_EDGES = (0.0033, 0.0043, 0.0075)
-LIVE_POLICY_PARAMS: dict[str, dict] = {
-    "cdio": {"complexity_edges": LIVE_COMPLEXITY_EDGES},
-    "cdco-only": {"complexity_edges": LIVE_COMPLEXITY_EDGES},
-    "javp": {"threshold": LIVE_COMPLEXITY_EDGES[1]},  # complex (above the median) -> cloud
-}
-# The profile-driven baselines (DAO, Sniper, JAVP) need each server's inference time up
-# front. The paper's profiles are for Jetson/A100 hardware; live workers run the shipped
-# detectors, measured on this machine's CPU (benchmarks/inference_latency.py, 960x540,
-# median): edge (yolov5n@256) 0.028 s, cloud (yolov5n@416) 0.034 s.
-LIVE_INFERENCE_S = {"edge": 0.028, "cloud": 0.034}
-PROFILE_POLICIES = ("dao", "sniper", "javp")
-# DAO ranks servers by their model's prior accuracy: the shipped detectors' mean per-frame
-# mAP50 (%) on unseen synthetic frames (cdio_stream/weights/README.md).
-LIVE_ACCURACY_PRIOR = {"edge": 13.3, "cloud": 37.7}
-
-
 def reference_server_of(topology: Topology, reference_server: str | None) -> str:
     """The server whose model is the reference: as given, else the first cloud server."""
     if reference_server is None:
@@ -152,18 +136,19 @@ def build_scheduler(
     reference_server: str | None = None,
     models_file: Path | None = None,
     shed: str = "never",
+    calibration: Calibration | None = None,
 ):
+    """The scheduler stage and its state store; the policy takes what it needs from
+    ``calibration`` (default: the one shipped with the package, :func:`default_calibration`)."""
+    from cdio_stream.calibration import default_calibration
     from cdio_stream.feedback import ReferencePlan, ReferenceSampler
     from cdio_stream.kafka.state_store import KafkaStateStore
     from cdio_stream.pipeline.scheduler import SchedulerStage
     from cdio_stream.policy.registry import make_policy
 
-    params = dict(LIVE_POLICY_PARAMS.get(policy_name, {}))
-    if policy_name in PROFILE_POLICIES:
-        params["inference_s"] = {s.id: LIVE_INFERENCE_S[s.tier] for s in topology.servers}
-    if policy_name == "dao":
-        params["accuracy_prior"] = {s.id: LIVE_ACCURACY_PRIOR[s.tier] for s in topology.servers}
-    policy = make_policy(policy_name, list(topology.servers), seed=seed, **params)
+    calibration = calibration if calibration is not None else default_calibration()
+    log.info("calibration: %s", calibration.source or "(no source given)")
+    policy = make_policy(policy_name, list(topology.servers), calibration=calibration, seed=seed)
     store = KafkaStateStore(settings.bootstrap or "", topology.scheduler_state.name)
     reference = None
     if reference_rate > 0:

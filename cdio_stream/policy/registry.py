@@ -1,23 +1,30 @@
-"""Policies by name: ``make_policy("cdio", servers, **kwargs)``.
+"""Policies by name: ``make_policy("cdio", servers, calibration=cal, **kwargs)``.
 
-| name       | class                  | what it is                                            |
-|------------|------------------------|-------------------------------------------------------|
-| cdio       | CdcoPolicy             | RPP preference in the context + Algorithm 1 init + CDCO bandit |
-| cdco-only  | CdcoPolicy             | ablation: the bandit without preference context or init |
-| rpp-only   | RppOnlyPolicy          | ablation: the preference decides, no bandit            |
-| dao        | DaoPolicy              | baseline, ref [27]                                    |
-| sniper     | SniperPolicy           | baseline, ref [24]                                    |
-| javp       | JavpPolicy             | baseline, ref [43]                                    |
-| all-edge   | AllEdgePolicy          | everything on the least-loaded edge server            |
-| all-cloud  | AllCloudPolicy         | everything in the cloud                               |
-| random     | RandomPolicy           | uniform over available servers                        |
-| oracle     | HindsightOraclePolicy  | needs ``truth=`` (ground truth; the simulator has it) |
+Each entry also says what the policy takes from a :class:`~cdio_stream.calibration.Calibration`
+(the one place that knows which policy needs which calibrated number); explicit keyword
+arguments win over the calibration, and without one a policy keeps its own defaults.
+
+| name       | class                  | what it is                                            | from the calibration |
+|------------|------------------------|-------------------------------------------------------|----------------------|
+| cdio       | CdcoPolicy             | RPP preference in the context + Algorithm 1 init + CDCO bandit | complexity bucket edges |
+| cdco-only  | CdcoPolicy             | ablation: the bandit without preference context or init | complexity bucket edges |
+| rpp-only   | RppOnlyPolicy          | ablation: the preference decides, no bandit            | inference times |
+| dao        | DaoPolicy              | baseline, ref [27]                                    | inference times, accuracy priors |
+| sniper     | SniperPolicy           | baseline, ref [24]                                    | inference times |
+| javp       | JavpPolicy             | baseline, ref [43]                                    | median complexity (threshold), inference times |
+| all-edge   | AllEdgePolicy          | everything on the least-loaded edge server            | - |
+| all-cloud  | AllCloudPolicy         | everything in the cloud                               | - |
+| random     | RandomPolicy           | uniform over available servers                        | - |
+| oracle     | HindsightOraclePolicy  | needs ``truth=`` (ground truth; the simulator has it) | - |
+
+``truth=`` (the simulator's ground truth) goes to the oracle only; the other policies ignore it,
+so a caller can build any policy by name the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdio_stream.errors import ConfigError, MessageError
 from cdio_stream.policy.all_cloud import AllCloudPolicy
@@ -32,7 +39,36 @@ from cdio_stream.policy.random_policy import RandomPolicy
 from cdio_stream.policy.rpp_only import RppOnlyPolicy
 from cdio_stream.policy.sniper import SniperPolicy
 
-__all__ = ["POLICY_NAMES", "make_policy", "policy_from_parts", "policy_from_state"]
+if TYPE_CHECKING:  # calibration imports the feedback package, which imports policy.base
+    from cdio_stream.calibration import Calibration
+
+__all__ = ["POLICY_NAMES", "calibrated_kwargs", "make_policy", "policy_from_parts", "policy_from_state"]
+
+# What each policy takes from a calibration: (servers, calibration) -> keyword arguments.
+_Calibrated = Callable[[Sequence[ServerSpec], "Calibration"], dict[str, Any]]
+
+
+def _edges(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
+    return {"complexity_edges": cal.complexity_edges} if cal.complexity_edges else {}
+
+
+def _inference(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
+    times = cal.per_server(servers, "inference_s")
+    return {"inference_s": times} if times else {}
+
+
+def _dao(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
+    prior = cal.per_server(servers, "accuracy")
+    return _inference(servers, cal) | ({"accuracy_prior": prior} if prior else {})
+
+
+def _javp(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
+    median = cal.complexity_median  # complex (above the median) -> cloud
+    return _inference(servers, cal) | ({"threshold": median} if median is not None else {})
+
+
+def _nothing(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
+    return {}
 
 
 def _cdco(name: str, **defaults: Any) -> Callable[..., Policy]:
@@ -42,32 +78,53 @@ def _cdco(name: str, **defaults: Any) -> Callable[..., Policy]:
     return build
 
 
-_FACTORIES: dict[str, Callable[..., Policy]] = {
-    "cdio": _cdco("cdio", use_preference=True, init_by_preference=True),
-    "cdco-only": _cdco("cdco-only", use_preference=False, init_by_preference=False),
-    "rpp-only": RppOnlyPolicy,
-    "dao": DaoPolicy,
-    "sniper": SniperPolicy,
-    "javp": JavpPolicy,
-    "all-edge": AllEdgePolicy,
-    "all-cloud": AllCloudPolicy,
-    "random": RandomPolicy,
-    "oracle": HindsightOraclePolicy,
+_FACTORIES: dict[str, tuple[Callable[..., Policy], _Calibrated]] = {
+    "cdio": (_cdco("cdio", use_preference=True, init_by_preference=True), _edges),
+    "cdco-only": (_cdco("cdco-only", use_preference=False, init_by_preference=False), _edges),
+    "rpp-only": (RppOnlyPolicy, _inference),
+    "dao": (DaoPolicy, _dao),
+    "sniper": (SniperPolicy, _inference),
+    "javp": (JavpPolicy, _javp),
+    "all-edge": (AllEdgePolicy, _nothing),
+    "all-cloud": (AllCloudPolicy, _nothing),
+    "random": (RandomPolicy, _nothing),
+    "oracle": (HindsightOraclePolicy, _nothing),
 }
 
 POLICY_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
-def make_policy(name: str, servers: Sequence[ServerSpec], **kwargs: Any) -> Policy:
-    """Build the policy registered as ``name``; ``kwargs`` are its keyword arguments."""
+def calibrated_kwargs(name: str, servers: Sequence[ServerSpec], calibration: Calibration) -> dict[str, Any]:
+    """The keyword arguments policy ``name`` takes from ``calibration`` for ``servers``."""
+    return _entry(name)[1](list(servers), calibration)
+
+
+def make_policy(
+    name: str,
+    servers: Sequence[ServerSpec],
+    *,
+    calibration: Calibration | None = None,
+    truth: Any = None,
+    **kwargs: Any,
+) -> Policy:
+    """Build the policy registered as ``name``: what it needs from ``calibration`` (if
+    given), overridden by ``kwargs`` (its own keyword arguments); ``truth`` for the oracle."""
+    factory, _ = _entry(name)
+    params = calibrated_kwargs(name, servers, calibration) if calibration is not None else {}
+    params |= kwargs
+    if name == "oracle" and truth is not None:
+        params["truth"] = truth
     try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise ConfigError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}") from None
-    try:
-        return factory(servers, **kwargs)
+        return factory(servers, **params)
     except TypeError as exc:
         raise ConfigError(f"policy {name!r}: {exc}") from None
+
+
+def _entry(name: str) -> tuple[Callable[..., Policy], _Calibrated]:
+    try:
+        return _FACTORIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}") from None
 
 
 def policy_from_state(data: bytes, **overrides: Any) -> Policy:
