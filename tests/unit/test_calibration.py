@@ -1,0 +1,140 @@
+"""Calibration: the typed object, its JSON file, what each policy takes from it, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cdio_stream.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    ModelPrior,
+    ServerPrior,
+    default_calibration,
+    distribution,
+    load_calibration,
+)
+from cdio_stream.errors import ConfigError
+from cdio_stream.policy.registry import calibrated_kwargs, make_policy
+from cdio_stream.sim import SyntheticTraceConfig, synthetic_trace
+from cdio_stream.topology import ServerSpec
+
+SERVERS = (
+    ServerSpec("edge-1", "edge", "edge", "jetson-xavier-nx"),
+    ServerSpec("edge-2", "edge", "edge", "jetson-xavier-nx"),
+    ServerSpec("cloud", "cloud", "cloud", "a100-40gb"),
+)
+
+
+class TestDefault:
+    def test_shipped_file_holds_the_values_with_sources(self):
+        cal = default_calibration()
+        assert CALIBRATION_FILE.is_file()
+        assert cal.complexity_edges == (0.0033, 0.0043, 0.0075)
+        assert cal.complexity_median == 0.0043
+        assert {n: (p.inference_s, p.accuracy) for n, p in cal.models.items()} == {
+            "edge": (0.028, 13.3),
+            "cloud": (0.034, 37.7),
+        }
+        assert all(p.source for p in cal.models.values()) and cal.source
+
+    def test_policies_take_what_they_need(self):
+        cal = default_calibration()
+        assert calibrated_kwargs("cdio", SERVERS, cal) == {"complexity_edges": (0.0033, 0.0043, 0.0075)}
+        assert calibrated_kwargs("javp", SERVERS, cal)["threshold"] == 0.0043
+        dao = calibrated_kwargs("dao", SERVERS, cal)
+        assert dao["inference_s"] == {"edge-1": 0.028, "edge-2": 0.028, "cloud": 0.034}
+        assert dao["accuracy_prior"] == {"edge-1": 13.3, "edge-2": 13.3, "cloud": 37.7}
+        assert calibrated_kwargs("random", SERVERS, cal) == {}
+        policy = make_policy("dao", SERVERS, calibration=cal)
+        assert policy.params()["accuracy_prior"]["cloud"] == 37.7
+
+    def test_explicit_kwargs_win_and_no_calibration_keeps_defaults(self):
+        cal = default_calibration()
+        assert make_policy("javp", SERVERS, calibration=cal, threshold=0.9).params()["threshold"] == 0.9
+        assert make_policy("javp", SERVERS).params()["threshold"] == 0.5
+
+    def test_truth_goes_to_the_oracle_only(self):
+        def truth(task_id, server_id):
+            raise AssertionError("not called while building")
+
+        assert make_policy("oracle", SERVERS, truth=truth).truth is truth
+        make_policy("cdio", SERVERS, truth=truth)  # ignored, no TypeError
+
+
+class TestPerServer:
+    def test_server_values_win_over_the_model(self):
+        cal = Calibration(
+            models={"edge": ModelPrior(inference_s=0.03, accuracy=20.0)},
+            servers={"edge-2": ServerPrior(model="edge", inference_s=0.5, link_bps=1e6)},
+        )
+        assert cal.per_server(SERVERS, "inference_s") == {"edge-1": 0.03, "edge-2": 0.5}
+        assert cal.per_server(SERVERS, "accuracy") == {"edge-1": 20.0, "edge-2": 20.0}
+        assert cal.per_server(SERVERS, "link_bps") == {"edge-2": 1e6}
+
+
+class TestFromTrace:
+    def test_complexity_and_model_priors(self):
+        trace = synthetic_trace(
+            SyntheticTraceConfig(streams=2, frames=50, models=("yolov5s", "yolov5l"), seed=3)
+        )
+        cal = Calibration.from_trace(trace, device="cpu-host")
+        c = np.array([f.complexity for f in trace])
+        assert cal.complexity_frames == 100
+        assert cal.complexity_edges == pytest.approx(tuple(np.quantile(c, [0.25, 0.5, 0.75])))
+        assert cal.complexity_median == pytest.approx(float(np.median(c)))
+        s = cal.models["yolov5s"]
+        assert s.inference_s == pytest.approx(np.median([f.latency_s["yolov5s"] for f in trace]), abs=1e-6)
+        assert s.accuracy == pytest.approx(np.mean([f.accuracy["yolov5s"] for f in trace]), abs=1e-3)
+        assert len(s.per_frame_map50["quantiles"]) == 20 and s.device == "cpu-host"
+        assert cal.models["yolov5l"].accuracy > s.accuracy  # the synthetic big model is better
+        assert Calibration.from_trace(trace, models=False).models == {}
+
+    def test_empty_trace_is_an_error(self):
+        with pytest.raises(ConfigError, match="at least one frame"):
+            Calibration.from_trace([])
+
+
+class TestFile:
+    def test_round_trip(self, tmp_path):
+        cal = Calibration(
+            complexity_edges=(0.1, 0.2),
+            complexity_quantiles={0.5: 0.15},
+            complexity_frames=9,
+            models={"edge": ModelPrior(0.02, 0.03, "cpu-host", 30.0, distribution([10, 30, 50]), "x")},
+            servers={"cloud": ServerPrior("cloud", 0.04, 40.0, 3e8, 0.02)},
+            source="test",
+        )
+        back = load_calibration(cal.save(tmp_path / "c.json"))
+        assert back == cal
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ("{not json", "not valid JSON"),
+            ('{"version": 2}', "version 2 is not 1"),
+            ('{"version": 1, "colour": 1}', "unknown key(s) colour"),
+            ('{"version": 1, "complexity": {"edges": [0.3, 0.1]}}', "strictly increasing"),
+            ('{"version": 1, "models": {"edge": {"inference_s": "fast"}}}', "models.edge.inference_s"),
+            ('{"version": 1, "models": {"edge": {"accuracy": 120}}}', "edge.accuracy must be mAP50"),
+            ('{"version": 1, "servers": {"edge-1": {"speed": 1}}}', "servers.edge-1: unknown key(s) speed"),
+            ("[1, 2]", "expected an object"),
+        ],
+    )
+    def test_bad_file_is_a_one_line_error_naming_it(self, tmp_path, body, message):
+        path = tmp_path / "bad.json"
+        path.write_text(body)
+        with pytest.raises(ConfigError) as err:
+            load_calibration(path)
+        text = str(err.value)
+        assert message in text and str(path) in text and "\n" not in text
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(ConfigError, match="cannot read calibration file"):
+            load_calibration(tmp_path / "nope.json")
+
+    def test_shipped_file_is_what_to_dict_writes(self):
+        raw = json.loads(CALIBRATION_FILE.read_text())
+        assert Calibration.from_dict(raw) == default_calibration()
