@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -414,27 +415,34 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
         records are acked once each one's result, forwarded shadow copy or dead letter is
         sent, all together and in offset order (see _ack_in_order)."""
         loop = asyncio.get_running_loop()
-        todo = []  # (event, assignment, transmission_s)
+        todo = []  # (event, assignment, as sent, transfer)
         for event in events:
             try:
                 assignment = stage.decode(event.value, event.message.headers)
-                transmission_s = stage.transmission_s(assignment)
-                expired = stage.expire_if_late(assignment, transmission_s)
+                # Re-encoding at DAO's quality (when asked) blocks: keep the event loop free.
+                sent, transfer = await loop.run_in_executor(
+                    None, partial(stage.uplink, assignment, commit=False)
+                )
+                expired = stage.expire_if_late(sent, transfer.transmission_s)
             except Exception as exc:
                 await to_dead_letter(event, _reason(exc))
                 continue
             if expired is not None:  # nothing sent or inferred: its one outcome, a delay failure
                 await results.send(key=expired.stream_id.encode(), value=encode_result(expired))
                 continue
-            todo.append((event, assignment, transmission_s))
+            stage.commit(transfer)  # the link carries it: later frames queue behind it
+            todo.append((event, assignment, sent, transfer))
         if todo:
-            await asyncio.sleep(sum(t for _, _, t in todo))  # the emulated uplink, one frame after another
+            # the emulated uplink, one frame after another
+            await asyncio.sleep(sum(tr.transmission_s for _, _, _, tr in todo))
             try:
                 # Inference blocks for tens of ms: keep the event loop (heartbeats, commits) free.
-                outcomes = await loop.run_in_executor(None, stage.infer_batch, [(a, t) for _, a, t in todo])
+                outcomes = await loop.run_in_executor(
+                    None, stage.infer_batch, [(a, tr) for _, _, a, tr in todo]
+                )
             except Exception as exc:  # the detector call failed: none is lost, each says why
                 outcomes = [exc] * len(todo)
-            for (event, assignment, _), out in zip(todo, outcomes, strict=True):
+            for (event, assignment, _, _), out in zip(todo, outcomes, strict=True):
                 try:
                     if isinstance(out, Exception):
                         raise out

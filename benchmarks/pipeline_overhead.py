@@ -276,7 +276,7 @@ def stage_code(settings: Settings, topology: Topology, messages: list[Message], 
             t = clock()
             stage = infer[sid]
             a = stage.decode(value, headers)
-            result = encode_result(stage.infer(a, stage.transmission_s(a)))
+            result = encode_result(stage.infer(*stage.uplink(a)))
             cpu["inference"] += clock() - t
             t = clock()
             sched.on_result(result)

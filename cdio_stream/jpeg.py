@@ -9,6 +9,8 @@ through ``simplejpeg`` with ``strict=True`` turns those warnings into errors.
 (libjpeg's DCT scaling: every scan's entropy data is still decoded, so it verifies the
 frame too, once, where it enters); ``verify_jpeg`` is the same at the smallest scale;
 ``decode_bgr`` is the full decode the inference stage runs its detector on.
+``reencode`` re-encodes a frame at a fraction of its bitrate (DAO's quality decision,
+applied live before the emulated uplink).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import simplejpeg
 
 from cdio_stream.errors import ConfigError, MessageError
 
-__all__ = ["JPEG_SCALES", "decode_bgr", "decode_gray", "verify_jpeg"]
+__all__ = ["JPEG_SCALES", "decode_bgr", "decode_gray", "reencode", "verify_jpeg"]
 
 #: The DCT scales libjpeg decodes at directly: 1/1, 1/2, 1/4, 1/8.
 JPEG_SCALES = (1, 2, 4, 8)
@@ -43,6 +45,23 @@ def decode_gray(data: bytes, reduce: int = 1) -> np.ndarray:
     # does not scale: it decodes at full size).
     image = _decode(data, colorspace="GRAY", min_height=-(-height // reduce), min_width=-(-width // reduce))
     return image[:, :, 0]
+
+
+def reencode(data: bytes, target_bytes: int) -> bytes:
+    """``data`` re-encoded to at most ``target_bytes`` (the highest JPEG quality factor that
+    fits, by bisection over 1..95; quality 1 if none does); ``data`` itself if it fits."""
+    if len(data) <= target_bytes:
+        return bytes(data)
+    image = decode_bgr(data)
+    lo, hi, best = 1, 95, None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        encoded = simplejpeg.encode_jpeg(image, quality=q, colorspace="BGR")
+        if len(encoded) <= target_bytes:
+            best, lo = encoded, q + 1
+        else:
+            hi = q - 1
+    return best if best is not None else simplejpeg.encode_jpeg(image, quality=1, colorspace="BGR")
 
 
 def verify_jpeg(data: bytes) -> None:

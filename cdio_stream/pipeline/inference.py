@@ -3,7 +3,17 @@
 The stage emulates the server's uplink (the transfer takes payload bits / link rate +
 latency, on the link model of :mod:`cdio_stream.system.network`), runs its detector,
 scores the detections against the frame's ground truth when the dataset is known, and
-prices the task with the server's device profile (paper 4.2.3-4.2.5).
+prices the task with the server's device profile (paper 4.2.3-4.2.5). The uplink, the
+delay parts and the costs are :mod:`cdio_stream.sim.execution`'s, the code the simulator
+uses: :meth:`InferenceStage.uplink` queues the payload on a
+:class:`~cdio_stream.sim.execution.LinkQueue`, and every result is priced by
+:func:`~cdio_stream.sim.execution.outcome` from the measured times.
+
+DAO's quality decision (``Assignment.decision["quality"]`` < 1) is applied here: before the
+emulated uplink the JPEG is re-encoded to that share of its bytes
+(:func:`~cdio_stream.jpeg.reencode`), and the detector runs on the re-encoded frame, so the
+result's payload, transmission and accuracy are those of what the uplink carried. A shadow
+(reference) run always gets the frame as captured.
 
 Timings of a result (seconds):
   preprocess    the preprocess agent's time (features + preference);
@@ -44,7 +54,7 @@ from cdio_stream.errors import DatasetError, MessageError
 from cdio_stream.feedback import ReferenceJudge
 from cdio_stream.inference.accuracy import frame_map50
 from cdio_stream.inference.detections import Detections
-from cdio_stream.jpeg import decode_bgr
+from cdio_stream.jpeg import decode_bgr, reencode
 from cdio_stream.messages import (
     SHED_STAGES,
     Assignment,
@@ -57,7 +67,9 @@ from cdio_stream.messages import (
     decode_assignment,
 )
 from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
-from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, task_energy
+from cdio_stream.policy.base import Decision, SlotTask
+from cdio_stream.sim import execution
+from cdio_stream.sim.execution import LinkQueue, Transfer
 from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import DeviceProfile
 from cdio_stream.topology import ServerSpec
@@ -107,6 +119,7 @@ class InferenceStage:
         self.smoothing = smoothing
         self.clock = clock
         self._clock = _ServerClock(started=clock())
+        self._link = LinkQueue(link)  # on the link model's clock: seconds since the stage started
         self.inference_s: float | None = None  # smoothed time of one detector call (a batch)
         self.shed_tasks = 0
 
@@ -119,10 +132,28 @@ class InferenceStage:
             )
         return assignment
 
+    def uplink(self, assignment: Assignment, *, commit: bool = True) -> tuple[Assignment, Transfer]:
+        """The frame as the uplink carries it (re-encoded at the decision's quality, see the
+        module docstring) and its transfer on this server's link, queued from now.
+        ``commit=False`` leaves the link as it was (a task that may be shed); :meth:`commit`."""
+        quality = float(assignment.decision.get("quality", 1.0))
+        jpeg = assignment.task.frame.jpeg
+        if assignment.served is None and quality < 1.0:
+            try:
+                jpeg = reencode(jpeg, execution.sent_bytes(len(jpeg), quality))
+            except MessageError as exc:
+                raise MessageError(f"task {assignment.task.task_id}: {exc}") from None
+            task = replace(assignment.task, frame=replace(assignment.task.frame, jpeg=jpeg))
+            assignment = replace(assignment, task=task)
+        return assignment, self._link.send(len(jpeg), self.clock() - self._clock.started, commit=commit)
+
+    def commit(self, transfer: Transfer) -> None:
+        """Occupy the link with a transfer :meth:`uplink` computed with ``commit=False``."""
+        self._link.commit(transfer)
+
     def transmission_s(self, assignment: Assignment) -> float:
-        """How long the emulated uplink takes for this payload, at the current link rate."""
-        t = self.clock() - self._clock.started
-        return self.link.transmission_time(len(assignment.task.frame.jpeg), t)
+        """How long the emulated uplink would take for this payload now (the link is left alone)."""
+        return self.uplink(assignment, commit=False)[1].transmission_s
 
     def expire_if_late(self, assignment: Assignment, transmission_s: float) -> Result | None:
         """The expired result of a task that can no longer meet D^q here (``shed="late"``),
@@ -135,19 +166,20 @@ class InferenceStage:
         self.shed_tasks += 1
         return expired_result(assignment.task, self.server, SHED_STAGES[1], now)
 
-    def infer(self, assignment: Assignment, transmission_s: float) -> Result:
+    def infer(self, assignment: Assignment, transfer: Transfer | float) -> Result:
         """Run the detector (blocking: call it from an executor thread) and build the result.
 
         For a forwarded shadow assignment (``assignment.served`` set) the result is the
         served one, judged here: see :meth:`_judge`.
         """
-        (out,) = self.infer_batch([(assignment, transmission_s)])
+        (out,) = self.infer_batch([(assignment, transfer)])
         if isinstance(out, Exception):
             raise out
         return out
 
-    def infer_batch(self, items: list[tuple[Assignment, float]]) -> list[Result | Exception]:
-        """One detector call for several ``(assignment, transmission_s)`` (blocking).
+    def infer_batch(self, items: list[tuple[Assignment, Transfer | float]]) -> list[Result | Exception]:
+        """One detector call for several ``(assignment, transfer)`` (blocking); a transfer is
+        :meth:`uplink`'s, or for callers that only know it the transmission time in seconds.
 
         One outcome per item, in order: its result, or the exception that makes it a dead
         letter (a JPEG that does not decode, a shadow run that cannot be judged); the other
@@ -171,9 +203,14 @@ class InferenceStage:
             old = self.inference_s
             self.inference_s = call_s if old is None else (1 - self.smoothing) * old + self.smoothing * call_s
             for k, (i, detections) in enumerate(zip(decoded, batch, strict=True)):
-                assignment, transmission_s = items[i]
+                assignment, transfer = items[i]
                 timings, costs = self._price(
-                    assignment, transmission_s, started, call_s, len(images), idle_s if k == 0 else 0.0
+                    assignment,
+                    self._as_transfer(assignment, transfer),
+                    started,
+                    call_s,
+                    len(images),
+                    idle_s if k == 0 else 0.0,
                 )
                 try:
                     outcomes[i] = self._result(assignment, detections, timings, costs, done)
@@ -215,34 +252,40 @@ class InferenceStage:
         """The copy of a reference-sampled task that its shadow server runs and judges."""
         return replace(assignment, server_id=assignment.shadow_server, served=result)
 
+    def _as_transfer(self, assignment: Assignment, transfer: Transfer | float) -> Transfer:
+        if isinstance(transfer, Transfer):
+            return transfer
+        total = float(transfer)  # a transmission time only: the link latency, the rest sending
+        sending = max(0.0, total - self.link.latency_s)
+        nbytes = len(assignment.task.frame.jpeg)
+        rate = nbytes * 8.0 / sending if sending > 0 else self.link.nominal_bps
+        return Transfer(0.0, rate, sending, total - sending, nbytes)
+
     def _price(
         self,
         assignment: Assignment,
-        transmission_s: float,
+        transfer: Transfer,
         started: float,
         call_s: float,
         n: int,
         idle_s: float,
     ) -> tuple[Timings, Costs]:
-        """Timings and costs of one task of a detector call of ``call_s`` over ``n`` tasks."""
-        task = assignment.task
-        busy_s = call_s / n  # this task's share of the device's time
-        payload = len(task.frame.jpeg)
-        sending_s = max(0.0, transmission_s - self.link.latency_s)
-        energy = task_energy(self.device, busy_s, idle_s, sending_s)
-        # A shadow run waits from the served run's end, a task from its creation.
+        """Timings and costs of one task of a detector call of ``call_s`` over ``n`` tasks, by
+        the simulator's code (:func:`cdio_stream.sim.execution.outcome`): the task waited the
+        whole call, the device is charged ``call_s / n`` for it."""
+        task, meta = assignment.task, assignment.task.frame.meta
+        # A shadow run waits from the served run's end, a task from its creation (after preprocess).
         since = assignment.served.completed_at if assignment.served is not None else task.created_at
-        timings = Timings(
-            preprocess=task.preprocess_s,
-            queue=max(0.0, started - since - transmission_s),
-            transmission=transmission_s,
-            inference=call_s,
-        )
-        costs = Costs(
-            compute=compute_consumption(self.device, busy_s),
-            bandwidth=bandwidth_consumption(payload, transmission_s),
-            energy=energy.total_j,
-        )
+        slot_task = SlotTask(task.task_id, meta.stream_id, len(task.frame.jpeg), task.features.complexity,
+                             task.preference, meta.a_req, meta.d_req, since - task.preprocess_s)  # fmt: skip
+        quality = float(assignment.decision.get("quality", 1.0)) if assignment.served is None else 1.0
+        out = execution.outcome(Decision(task.task_id, self.server.id, quality), slot_task, self.server, transfer,
+                                self.device, preprocess_s=task.preprocess_s, start_s=started, inference_s=call_s,
+                                busy_s=call_s / n, idle_s=idle_s, accuracy=None, batch_size=n)  # fmt: skip
+        timings = Timings(preprocess=out.preprocess_s, queue=out.queue_s, transmission=out.transmission_s,
+                          inference=out.inference_s)  # fmt: skip
+        costs = Costs(compute=out.costs.compute_tflop, bandwidth=out.costs.bandwidth_bps,
+                      energy=out.costs.energy.total_j)  # fmt: skip
         return timings, costs
 
     def _truth(self, task: Task, detections: Detections) -> float | None:

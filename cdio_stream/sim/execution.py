@@ -70,13 +70,20 @@ class LinkQueue:
         self.link = link
         self.free_s = float(free_s)
 
-    def send(self, nbytes: int, t: float) -> Transfer:
-        """Queue ``nbytes`` at time ``t``; the transfer starts when the link is free."""
+    def send(self, nbytes: int, t: float, *, commit: bool = True) -> Transfer:
+        """Queue ``nbytes`` at time ``t``; the transfer starts when the link is free.
+        ``commit=False`` only computes it (see :meth:`commit`)."""
         start = max(t, self.free_s)
         rate = self.link.rate_at(start)
         sending = nbytes * 8.0 / rate
-        self.free_s = start + sending
-        return Transfer(start, rate, sending, self.link.latency_s, int(nbytes))
+        transfer = Transfer(start, rate, sending, self.link.latency_s, int(nbytes))
+        if commit:
+            self.commit(transfer)
+        return transfer
+
+    def commit(self, transfer: Transfer) -> None:
+        """The link is busy until ``transfer`` has been sent."""
+        self.free_s = max(self.free_s, transfer.start_s + transfer.sending_s)
 
     def backlog_s(self, t: float) -> float:
         return max(self.free_s - t, 0.0)

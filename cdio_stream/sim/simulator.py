@@ -56,7 +56,8 @@ from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler
 from cdio_stream.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
 from cdio_stream.policy.hindsight import Truth
-from cdio_stream.sim.execution import LinkQueue, accuracy_at, outcome, sent_bytes
+from cdio_stream.sim import execution
+from cdio_stream.sim.execution import LinkQueue, accuracy_at, sent_bytes
 from cdio_stream.sim.workload import WorkloadConfig, build_tasks
 from cdio_stream.system.cost import bandwidth_consumption, compute_consumption, wan_megabits
 from cdio_stream.system.network import Link
@@ -317,7 +318,7 @@ class _Run:
         accuracy = accuracy_at(float(sim._acc[i, j]), d.quality)
 
         def served(start: float, latency: float, busy: float, idle: float, b: int) -> None:
-            out = outcome(d, task, server, transfer, sim._devices[j], preprocess_s=sim.preprocess_s, start_s=start,
+            out = execution.outcome(d, task, server, transfer, sim._devices[j], preprocess_s=sim.preprocess_s, start_s=start,
                           inference_s=latency, busy_s=busy, idle_s=idle, accuracy=accuracy, batch_size=b)  # fmt: skip
             rec = self.records[slot_index] = _record(out, task, server, d, now, transfer.start_s)
             fb = out.feedback()
@@ -350,7 +351,7 @@ class _Run:
         judged = plan.judged(served_model, agreement, task.a_req, task.complexity)
 
         def shadow_done(start: float, latency: float, busy: float, idle: float, b: int) -> None:
-            ref = outcome(Decision(task.task_id, ref_server.id), task, ref_server, transfer, sim._devices[k],
+            ref = execution.outcome(Decision(task.task_id, ref_server.id), task, ref_server, transfer, sim._devices[k],
                           preprocess_s=sim.preprocess_s, start_s=start, inference_s=latency, busy_s=busy,
                           idle_s=idle, accuracy=other_truth, batch_size=b)  # fmt: skip
             costs = ref.costs

@@ -160,7 +160,7 @@ class TestNullDetector:
         ok, jpeg = cv2.imencode(".jpg", np.full((270, 480, 3), 90, np.uint8))
         meta = FrameMeta("cam-1", 1, 1000.0, a_req=60.0, d_req=0.4)
         task = Task(Frame(meta, jpeg.tobytes()), TaskFeatures(0.01, (0.01,), 0.0, 0.04), 0.3, 0.002, 1000.0)
-        result = stage.infer(Assignment(task, "edge-1", "cdio"), transmission_s=0.003)
+        result = stage.infer(Assignment(task, "edge-1", "cdio"), 0.003)
         assert result.detections == () and result.accuracy is None and result.error is None
-        assert result.payload_bytes == len(jpeg) and result.timings.transmission == 0.003
+        assert result.payload_bytes == len(jpeg) and result.timings.transmission == pytest.approx(0.003)
         assert 0 <= result.timings.inference < 0.01 and result.costs.bandwidth > 0
