@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +130,10 @@ class Calibration:
         if values != sorted(values):
             raise ConfigError("calibration: complexity quantiles must not decrease with the level")
         object.__setattr__(self, "complexity_quantiles", dict(sorted(qs.items())))
-        for name, prior in {**self.models, **self.servers}.items():
+        named = [(f"models.{n}", p) for n, p in self.models.items()] + [
+            (f"servers.{n}", p) for n, p in self.servers.items()
+        ]
+        for name, prior in named:
             for attr in ("inference_s", "inference_p90_s", "link_bps", "link_latency_s"):
                 v = getattr(prior, attr, None)
                 if v is not None and not (math.isfinite(v) and v >= 0):
@@ -242,20 +245,39 @@ class Calibration:
 
     @classmethod
     def from_cards(cls, registry, names: Iterable[str], base: Calibration | None = None) -> Calibration:
-        """``base`` (default: empty) with each named model's accuracy from its card's
-        ``evaluation.per_frame_map50``; models without one keep what ``base`` has."""
+        """``base`` (default: empty) where each named model that has no accuracy yet takes it
+        from its card's ``evaluation.per_frame_map50``; models without a card stay as they are."""
         base = base or cls()
         priors = dict(base.models)
         for name in names:
+            old = priors.get(name, ModelPrior())
+            if old.accuracy is not None:
+                continue
             card = card_of(registry.spec(name).weights)
             stats = (card or {}).get("evaluation", {}).get("per_frame_map50")
             if not isinstance(stats, dict) or "mean" not in stats:
                 continue
-            old = priors.get(name, ModelPrior())
-            priors[name] = ModelPrior(old.inference_s, old.inference_p90_s, old.device, float(stats["mean"]),
-                                      dict(stats), f"model card of {name!r}: {stats.get('data', '')}")  # fmt: skip
-        return cls(base.complexity_edges, base.complexity_quantiles, base.complexity_frames, priors,
-                   base.servers, base.source)  # fmt: skip
+            source = "; ".join(
+                x for x in (old.source, f"accuracy: model card ({stats.get('data', '')})") if x
+            )
+            priors[name] = replace(
+                old, accuracy=float(stats["mean"]), per_frame_map50=dict(stats), source=source
+            )
+        return replace(base, models=priors)
+
+    def merged(self, newer: Calibration) -> Calibration:
+        """This calibration updated by ``newer``: its complexity scale if it has one, its
+        models and servers replacing the ones of the same name (the others are kept; e.g.
+        one node calibrated after another)."""
+        cx = newer if newer.complexity_edges or newer.complexity_quantiles else self
+        return Calibration(
+            cx.complexity_edges,
+            cx.complexity_quantiles,
+            cx.complexity_frames,
+            {**self.models, **newer.models},
+            {**self.servers, **newer.servers},
+            newer.source or self.source,
+        )
 
     # --- files -------------------------------------------------------------------------------
 
@@ -304,10 +326,15 @@ class Calibration:
                 for sid, body in _mapping(root.get("servers", {}), f"{where}: servers").items()
             }
             return cls(
-                edges, quantiles, int(cx.get("frames", 0)), models, servers, str(root.get("source", ""))
+                edges,
+                quantiles,
+                int(_number(cx.get("frames", 0), f"{where}: complexity.frames")),
+                models,
+                servers,
+                str(root.get("source", "")),
             )
         except ConfigError as exc:
-            msg = str(exc)
+            msg = str(exc).removeprefix("calibration: ")
             raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
 
     @classmethod

@@ -29,6 +29,7 @@ CORE_TOPICS = (
     "sink_state",
     "rpp_models",
     "policy_view",
+    "calibration",
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -70,6 +71,7 @@ class Topology:
     sink_state: TopicSpec
     rpp_models: TopicSpec
     policy_view: TopicSpec
+    calibration: TopicSpec
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -116,6 +118,7 @@ class Topology:
             self.sink_state,
             self.rpp_models,
             self.policy_view,
+            self.calibration,
         ]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
@@ -137,6 +140,7 @@ class Topology:
             sink_state=swap(self.sink_state),
             rpp_models=swap(self.rpp_models),
             policy_view=swap(self.policy_view),
+            calibration=swap(self.calibration),
         )
 
 
@@ -208,6 +212,7 @@ def parse_topology(raw: Any) -> Topology:
         sink_state=specs["sink_state"],
         rpp_models=specs["rpp_models"],
         policy_view=specs["policy_view"],
+        calibration=specs["calibration"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "cdio_stream.cli.rpp",
     "cdio_stream.cli.models",
     "cdio_stream.cli.profile",
+    "cdio_stream.cli.calibrate",
     "cdio_stream.cli.simulate",
     "cdio_stream.cli.report",
 ]

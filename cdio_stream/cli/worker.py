@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="scheduler: policy seed; inference: link seed; trainer: training seed",
     )
+    p.add_argument("--calibration", type=Path,
+                   help="scheduler: calibration file (`cdio-stream calibrate --out`); default: the newest on "
+                        "the calibration topic, else the shipped one")  # fmt: skip
     p.add_argument("--slot-size", type=int, default=16, help="scheduler: most tasks per slot")
     p.add_argument("--slot-ms", type=float, default=50.0, help="scheduler: longest wait to fill a slot")
     p.add_argument(
@@ -144,6 +147,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         parts.trainer = workers.build_trainer(settings, topology, opts)
         parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "scheduler":
+        calibration = workers.resolve_calibration(settings, topology, args.calibration)
         parts.scheduler, parts.state_store = workers.build_scheduler(
             settings,
             topology,
@@ -153,6 +157,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             reference_server=args.reference_server,
             models_file=args.models,
             shed=args.shed,
+            calibration=calibration,
         )
         parts.slot_size, parts.slot_s = args.slot_size, args.slot_ms / 1000.0
     elif args.role == "inference":

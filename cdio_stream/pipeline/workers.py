@@ -27,6 +27,7 @@ __all__ = [
     "build_model_feed",
     "build_trainer",
     "build_scheduler",
+    "resolve_calibration",
     "build_inference",
     "build_metrics",
     "build_dashboard",
@@ -107,6 +108,28 @@ def _checkpoint(checkpoint: Path | None) -> Path | None:
     return checkpoint
 
 
+def resolve_calibration(settings: Settings, topology: Topology, path: Path | None = None) -> Calibration:
+    """The scheduler's calibration: ``path`` if given, else the newest one on the
+    calibration topic (``cdio-stream calibrate``), else the one shipped with the package."""
+    from cdio_stream.calibration import default_calibration, load_calibration
+
+    if path is not None:
+        cal, where = load_calibration(path), f"file {path}"
+    else:
+        cal, where = None, ""
+        if settings.bootstrap:
+            import asyncio
+
+            from cdio_stream.kafka.calibration_topic import read_calibration
+
+            cal = asyncio.run(read_calibration(settings.bootstrap, topology.calibration.name))
+            where = f"topic {topology.calibration.name}"
+        if cal is None:
+            cal, where = default_calibration(), "shipped default (cdio_stream/calibration.json)"
+    log.info("calibration from the %s: %s", where, cal.source or "(no source given)")
+    return cal
+
+
 def reference_server_of(topology: Topology, reference_server: str | None) -> str:
     """The server whose model is the reference: as given, else the first cloud server."""
     if reference_server is None:
@@ -147,7 +170,6 @@ def build_scheduler(
     from cdio_stream.policy.registry import make_policy
 
     calibration = calibration if calibration is not None else default_calibration()
-    log.info("calibration: %s", calibration.source or "(no source given)")
     policy = make_policy(policy_name, list(topology.servers), calibration=calibration, seed=seed)
     store = KafkaStateStore(settings.bootstrap or "", topology.scheduler_state.name)
     reference = None

@@ -118,7 +118,7 @@ class TestFile:
             ('{"version": 1, "colour": 1}', "unknown key(s) colour"),
             ('{"version": 1, "complexity": {"edges": [0.3, 0.1]}}', "strictly increasing"),
             ('{"version": 1, "models": {"edge": {"inference_s": "fast"}}}', "models.edge.inference_s"),
-            ('{"version": 1, "models": {"edge": {"accuracy": 120}}}', "edge.accuracy must be mAP50"),
+            ('{"version": 1, "models": {"edge": {"accuracy": 120}}}', "models.edge.accuracy must be mAP50"),
             ('{"version": 1, "servers": {"edge-1": {"speed": 1}}}', "servers.edge-1: unknown key(s) speed"),
             ("[1, 2]", "expected an object"),
         ],

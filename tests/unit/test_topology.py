@@ -25,18 +25,22 @@ class TestShippedFile:
         assert t.frames.name == "cdio.frames"
         assert t.assignment_topic("edge-1").name == "cdio.assign.edge-1"
         names = [x.name for x in t.all_topics()]
-        assert len(names) == len(set(names)) == 8 + 5
+        assert len(names) == len(set(names)) == 9 + 5
         assert t.scheduler_state.config() == {"cleanup.policy": "compact"}
         assert t.sink_state.config() == {"cleanup.policy": "compact"}
         assert t.rpp_models.name == "cdio.rpp-models" and t.rpp_models.config() == {
             "cleanup.policy": "compact"
         }
         assert t.policy_view.config() == {"cleanup.policy": "compact"}
+        assert t.calibration.name == "cdio.calibration" and t.calibration.config() == {
+            "cleanup.policy": "compact"
+        }
 
     def test_with_prefix_renames_every_topic(self):
         t = load_topology(REPO_TOPICS).with_prefix("test-1.")
         assert all(x.name.startswith("test-1.") for x in t.all_topics())
         assert t.dead_letter.name == "test-1.dead-letter" and t.rpp_models.name == "test-1.rpp-models"
+        assert t.calibration.name == "test-1.calibration"
         assert t.assignment_topic("cloud").name == "test-1.assign.cloud"
 
 
