@@ -122,7 +122,13 @@ def resolve_calibration(settings: Settings, topology: Topology, path: Path | Non
 
             from cdio_stream.kafka.calibration_topic import read_calibration
 
-            cal = asyncio.run(read_calibration(settings.bootstrap, topology.calibration.name))
+            # A loop of its own, never made the current one: the Faust worker that starts
+            # next in this process finds the event loop state as it was.
+            loop = asyncio.new_event_loop()
+            try:
+                cal = loop.run_until_complete(read_calibration(settings.bootstrap, topology.calibration.name))
+            finally:
+                loop.close()
             where = f"topic {topology.calibration.name}"
         if cal is None:
             cal, where = default_calibration(), "shipped default (cdio_stream/calibration.json)"

@@ -4,6 +4,7 @@ two nodes' runs merge there, and the scheduler reads the result at start."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from cdio_stream.errors import ConfigError
 from cdio_stream.kafka.calibration_topic import CALIBRATION_KEY
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.pipeline import workers
+from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
 from cdio_stream.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -60,6 +62,15 @@ def test_calibrate_publishes_nodes_merge_and_the_scheduler_reads_it(
     stage, _ = workers.build_scheduler(settings, topology, "sniper", reference_rate=0.0, calibration=cal)
     assert stage.policy.params()["inference_s"] == {s.id: cal.inference_s(s) for s in topology.servers}
     assert all(v > 0 for v in stage.policy.params()["inference_s"].values())
+
+    # The scheduler worker reads the topic before its Faust worker starts, and still starts.
+    launcher = Launcher(replace(settings, cache_dir=tmp_path / "cache", offline=True), tmp_path / "logs")
+    worker = launcher.start(WorkerSpec("scheduler", ("--policy", "sniper", "--reference-rate", "0")))
+    try:
+        launcher.wait_ready(timeout_s=240)
+        assert f"calibration from the topic {topology.calibration.name}" in worker.log_text()
+    finally:
+        launcher.stop_all()
 
     # A record that does not decode stops the scheduler with one line naming the topic.
     async def publish_garbage():
