@@ -46,8 +46,7 @@ def _feedback_of(records) -> list[Feedback]:
 def measure(policy_name: str, sim: Simulator, servers, repeats: int = 5) -> dict:
     """Decisions per CPU-second of ``assign`` (best of ``repeats`` passes) per slot size, and
     feedback items per CPU-second; the policy is trained by one simulated run first."""
-    kwargs = {"truth": sim.truth} if policy_name == "oracle" else {}
-    policy = make_policy(policy_name, servers, **kwargs)
+    policy = make_policy(policy_name, servers, truth=sim.truth)  # truth: used by the oracle only
     result = sim.run(policy)  # warm-up: learn, see every context
     servers_state = tuple(
         ServerState(s.id, queue_length=2, queue_delay_s=0.03, bandwidth_bps=3e8, link_backlog_s=0.001)
@@ -72,7 +71,7 @@ def measure(policy_name: str, sim: Simulator, servers, repeats: int = 5) -> dict
             "slots": len(slots),
         }
     # Feedback: decide the same tasks afresh so every item matches a pending decision.
-    learner = make_policy(policy_name, servers, **kwargs)
+    learner = make_policy(policy_name, servers, truth=sim.truth)
     for k in range(0, len(tasks), 8):
         chunk = tuple(tasks[k : k + 8])
         learner.assign(chunk, SystemState(chunk[-1].arrival_time + 0.02, servers_state))
