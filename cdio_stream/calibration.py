@@ -178,9 +178,15 @@ class Calibration:
         own = self.servers.get(server.id)
         return None if own is None else own.link_bps
 
+    def link_latency_s(self, server: ServerSpec) -> float | None:
+        own = self.servers.get(server.id)
+        return None if own is None else own.link_latency_s
+
     def per_server(self, servers: Sequence[ServerSpec], what: str) -> dict[str, float]:
-        """``{server id: value}`` of ``what`` (inference_s, accuracy, link_bps) where known."""
-        get = {"inference_s": self.inference_s, "accuracy": self.accuracy, "link_bps": self.link_bps}[what]
+        """``{server id: value}`` of ``what`` (inference_s, accuracy, link_bps,
+        link_latency_s) where known."""
+        get = {"inference_s": self.inference_s, "accuracy": self.accuracy, "link_bps": self.link_bps,
+               "link_latency_s": self.link_latency_s}[what]  # fmt: skip
         return {s.id: v for s in servers if (v := get(s)) is not None}
 
     # --- building ----------------------------------------------------------------------------

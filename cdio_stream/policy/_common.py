@@ -12,7 +12,7 @@ from cdio_stream.system.network import NOMINAL_BPS
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.topology import ServerSpec
 
-__all__ = ["service_times", "default_latencies", "LoadView", "ProfiledPolicy", "TierPolicy"]
+__all__ = ["service_times", "default_latencies", "default_rates", "LoadView", "ProfiledPolicy", "TierPolicy"]
 
 #: Link latencies a heuristic assumes (what a ping would tell; matches system.network defaults).
 TIER_LATENCY_S = {"edge": 0.001, "cloud": 0.02}
@@ -56,8 +56,9 @@ class LoadView:
     """A heuristic's picture of the servers during one slot.
 
     Starts from the system state (unknown queue delay = queue length x service time,
-    unknown bandwidth = ``default_bps``) and is updated as the heuristic places tasks, so
-    several tasks of one slot do not all pile onto the same "empty" server.
+    unknown bandwidth = ``default_bps``, one rate for all or one per server) and is updated
+    as the heuristic places tasks, so several tasks of one slot do not all pile onto the
+    same "empty" server.
     """
 
     __slots__ = ("now", "service", "wait", "link", "bw", "latency", "available")
@@ -68,9 +69,12 @@ class LoadView:
         state: SystemState,
         service: Sequence[float],
         latency: Sequence[float],
-        default_bps: float = NOMINAL_BPS,
+        default_bps: float | Sequence[float] = NOMINAL_BPS,
     ) -> None:
         self.now = state.time
+        defaults = (
+            [float(default_bps)] * len(server_ids) if isinstance(default_bps, int | float) else default_bps
+        )
         self.service = list(service)
         self.latency = list(latency)
         self.wait, self.link, self.bw, available = [], [], [], []
@@ -82,7 +86,7 @@ class LoadView:
                 st.queue_delay_s if st.queue_delay_s is not None else st.queue_length * service[j]
             )
             self.link.append(st.link_backlog_s)
-            self.bw.append(st.bandwidth_bps or default_bps)
+            self.bw.append(st.bandwidth_bps or defaults[j])
         # When every server reports unavailable, keep them all rather than drop the slot.
         self.available = tuple(available) or tuple(range(len(server_ids)))
 
@@ -107,12 +111,20 @@ class LoadView:
         return min(candidates, key=lambda j: (self.wait[j], j))
 
 
+def default_rates(
+    servers: Sequence[ServerSpec], link_bps: Mapping[str, float] | None = None
+) -> tuple[float, ...]:
+    """Link rate a heuristic assumes for each server until the state says otherwise."""
+    return tuple(float((link_bps or {}).get(s.id, NOMINAL_BPS)) for s in servers)
+
+
 class ProfiledPolicy(Policy):
     """Base of the heuristics that predict delays from per-server service times.
 
     Service times come from the profiles (model x device), overridden per server id by
     ``inference_s``; with ``profiles_required`` False unknown models count as 1 s, so the
-    load view compares queue lengths.
+    load view compares queue lengths. ``link_bps`` / ``latency_s`` (per server id, e.g. from
+    a calibration) replace the assumed link rate and latency until measurements arrive.
     """
 
     profiles_required: bool = True
@@ -122,19 +134,24 @@ class ProfiledPolicy(Policy):
         servers: Sequence[ServerSpec],
         *,
         inference_s: Mapping[str, float] | None = None,
+        link_bps: Mapping[str, float] | None = None,
+        latency_s: Mapping[str, float] | None = None,
         deployment: str | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(servers, seed=seed)
         self.inference_s = dict(inference_s or {})
+        self.link_bps, self.latency_s = dict(link_bps or {}), dict(latency_s or {})
         self.deployment = deployment
         self._service = service_times(
             self.servers, self.inference_s, deployment=deployment, required=self.profiles_required
         )
-        self._latency = default_latencies(self.servers)
+        self._latency = default_latencies(self.servers, self.latency_s)
+        self._rates = default_rates(self.servers, self.link_bps)
 
     def params(self) -> dict[str, Any]:
-        return {**super().params(), "inference_s": self.inference_s, "deployment": self.deployment}
+        return {**super().params(), "inference_s": self.inference_s, "link_bps": self.link_bps,
+                "latency_s": self.latency_s, "deployment": self.deployment}  # fmt: skip
 
 
 class TierPolicy(ProfiledPolicy):
@@ -147,7 +164,7 @@ class TierPolicy(ProfiledPolicy):
         """ "edge" or "cloud" for this task."""
 
     def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
-        view = LoadView(self.server_ids, state, self._service, self._latency)
+        view = LoadView(self.server_ids, state, self._service, self._latency, self._rates)
         out = []
         for task in tasks:
             tier = self._tier(task, view)

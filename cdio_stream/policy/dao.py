@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.policy._common import LoadView, default_latencies, service_times
+from cdio_stream.policy._common import LoadView, default_latencies, default_rates, service_times
 from cdio_stream.policy.base import Decision, Policy, ServerSpec, SlotTask, SystemState
 from cdio_stream.system.profiles import default_profiles
 
@@ -33,6 +33,8 @@ class DaoPolicy(Policy):
         qualities: Sequence[float] = (1.0, 0.75, 0.5, 0.3),
         accuracy_prior: Mapping[str, float] | None = None,
         inference_s: Mapping[str, float] | None = None,
+        link_bps: Mapping[str, float] | None = None,
+        latency_s: Mapping[str, float] | None = None,
         deployment: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -45,7 +47,9 @@ class DaoPolicy(Policy):
         self.accuracy_prior = dict(accuracy_prior or {})
         self.deployment = deployment
         self._service = service_times(self.servers, self.inference_s, deployment=deployment)
-        self._latency = default_latencies(self.servers)
+        self.link_bps, self.latency_s = dict(link_bps or {}), dict(latency_s or {})
+        self._latency = default_latencies(self.servers, self.latency_s)
+        self._rates = default_rates(self.servers, self.link_bps)
         profiles = default_profiles()
         prior = []
         for s in self.servers:
@@ -61,11 +65,13 @@ class DaoPolicy(Policy):
             "qualities": list(self.qualities),
             "accuracy_prior": self.accuracy_prior,
             "inference_s": self.inference_s,
+            "link_bps": self.link_bps,
+            "latency_s": self.latency_s,
             "deployment": self.deployment,
         }
 
     def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
-        view = LoadView(self.server_ids, state, self._service, self._latency)
+        view = LoadView(self.server_ids, state, self._service, self._latency, self._rates)
         out = []
         for task in tasks:
             order = sorted(view.available, key=lambda k: (-self._prior[k], view.delay(task, k), k))

@@ -31,10 +31,13 @@ class JavpPolicy(TierPolicy):
         threshold: float = 0.5,
         delay_aware: bool = True,
         inference_s: Mapping[str, float] | None = None,
+        link_bps: Mapping[str, float] | None = None,
+        latency_s: Mapping[str, float] | None = None,
         deployment: str | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(servers, inference_s=inference_s, deployment=deployment, seed=seed)
+        super().__init__(servers, inference_s=inference_s, link_bps=link_bps, latency_s=latency_s,
+                         deployment=deployment, seed=seed)  # fmt: skip
         self.threshold = float(threshold)
         self.delay_aware = bool(delay_aware)
 

@@ -8,10 +8,10 @@ arguments win over the calibration, and without one a policy keeps its own defau
 |------------|------------------------|-------------------------------------------------------|----------------------|
 | cdio       | CdcoPolicy             | RPP preference in the context + Algorithm 1 init + CDCO bandit | complexity bucket edges |
 | cdco-only  | CdcoPolicy             | ablation: the bandit without preference context or init | complexity bucket edges |
-| rpp-only   | RppOnlyPolicy          | ablation: the preference decides, no bandit            | inference times |
-| dao        | DaoPolicy              | baseline, ref [27]                                    | inference times, accuracy priors |
-| sniper     | SniperPolicy           | baseline, ref [24]                                    | inference times |
-| javp       | JavpPolicy             | baseline, ref [43]                                    | median complexity (threshold), inference times |
+| rpp-only   | RppOnlyPolicy          | ablation: the preference decides, no bandit            | inference times, links |
+| dao        | DaoPolicy              | baseline, ref [27]                                    | inference times, links, accuracy priors |
+| sniper     | SniperPolicy           | baseline, ref [24]                                    | inference times, links |
+| javp       | JavpPolicy             | baseline, ref [43]                                    | median complexity (threshold), inference times, links |
 | all-edge   | AllEdgePolicy          | everything on the least-loaded edge server            | - |
 | all-cloud  | AllCloudPolicy         | everything in the cloud                               | - |
 | random     | RandomPolicy           | uniform over available servers                        | - |
@@ -53,8 +53,17 @@ def _edges(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
 
 
 def _inference(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:
-    times = cal.per_server(servers, "inference_s")
-    return {"inference_s": times} if times else {}
+    """The delay predictors' inputs: per-server inference times, link rates and latencies."""
+    out = {}
+    for key, what in (
+        ("inference_s", "inference_s"),
+        ("link_bps", "link_bps"),
+        ("latency_s", "link_latency_s"),
+    ):
+        values = cal.per_server(servers, what)
+        if values:
+            out[key] = values
+    return out
 
 
 def _dao(servers: Sequence[ServerSpec], cal: Calibration) -> dict[str, Any]:

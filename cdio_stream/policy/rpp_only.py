@@ -27,10 +27,13 @@ class RppOnlyPolicy(TierPolicy):
         threshold: float = 0.5,
         unknown_tier: str = "edge",
         inference_s: Mapping[str, float] | None = None,
+        link_bps: Mapping[str, float] | None = None,
+        latency_s: Mapping[str, float] | None = None,
         deployment: str | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(servers, inference_s=inference_s, deployment=deployment, seed=seed)
+        super().__init__(servers, inference_s=inference_s, link_bps=link_bps, latency_s=latency_s,
+                         deployment=deployment, seed=seed)  # fmt: skip
         if not 0 <= threshold <= 1 or unknown_tier not in ("edge", "cloud"):
             raise ConfigError(
                 f"rpp-only: threshold in [0, 1] and unknown_tier edge|cloud, got {threshold}, "

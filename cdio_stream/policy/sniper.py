@@ -20,7 +20,7 @@ class SniperPolicy(ProfiledPolicy):
     name = "sniper"
 
     def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
-        view = LoadView(self.server_ids, state, self._service, self._latency)
+        view = LoadView(self.server_ids, state, self._service, self._latency, self._rates)
         out = []
         for task in tasks:
             j = min(view.available, key=lambda k: (view.delay(task, k), k))

@@ -75,6 +75,33 @@ class TestPerServer:
         assert cal.per_server(SERVERS, "link_bps") == {"edge-2": 1e6}
 
 
+class TestLinks:
+    def test_heuristics_assume_the_calibrated_link_until_measured(self):
+        from cdio_stream.policy.base import ServerState, SlotTask, SystemState
+
+        cal = Calibration(
+            models={"edge": ModelPrior(inference_s=0.03), "cloud": ModelPrior(inference_s=0.03)},
+            servers={"edge-1": ServerPrior(link_bps=1e5, link_latency_s=0.5)},
+        )
+        kwargs = calibrated_kwargs("sniper", SERVERS, cal)
+        assert kwargs["link_bps"] == {"edge-1": 1e5} and kwargs["latency_s"] == {"edge-1": 0.5}
+        task = SlotTask("t", "s", 100_000, 0.5, None, 60.0, 1.0, 0.0)
+        state = SystemState(0.0, tuple(ServerState(s.id) for s in SERVERS))
+        assert make_policy("sniper", SERVERS, calibration=cal).assign((task,), state)[0].server_id == "edge-2"
+        assert (
+            make_policy("sniper", SERVERS, inference_s=cal.per_server(SERVERS, "inference_s"))
+            .assign((task,), state)[0]
+            .server_id
+            == "edge-1"
+        )  # the same policy without the link prior: ties go to the first
+        measured = SystemState(0.0, (ServerState("edge-1", bandwidth_bps=1e9), *state.servers[1:]))
+        dao = make_policy(
+            "dao", SERVERS, calibration=cal, accuracy_prior={"edge-1": 50, "edge-2": 50, "cloud": 10}
+        )
+        assert dao.assign((task,), measured)[0].server_id == "edge-2"  # latency prior still 0.5 s on edge-1
+        assert dao.params()["link_bps"] == {"edge-1": 1e5}
+
+
 class TestFromTrace:
     def test_complexity_and_model_priors(self):
         trace = synthetic_trace(
