@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=2.5, help="replay rate per stream (default 2.5; 0 = flat out)"
     )
     p.add_argument("--policy", default="cdio", help="scheduling policy (default cdio)")
+    p.add_argument("--calibration", type=Path,
+                   help="the scheduler's calibration file (`cdio-stream calibrate --out`; default: the shipped one)")  # fmt: skip
     add_accuracy_range(p, ("auto",))
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
     p.add_argument(
@@ -92,6 +94,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         given = DetracDataset(args.dataset)
         print(f"dataset {args.dataset}: {len(given)} sequences, {given.validate()} images", flush=True)
+    if args.calibration is not None:  # a bad file stops here, not in the scheduler's log
+        from cdio_stream.calibration import load_calibration
+
+        print(f"calibration {args.calibration}: {load_calibration(args.calibration).source}", flush=True)
     a_range = resolve_accuracy_range(args.accuracy_range, settings)
     how = " (auto: edge model's median .. cloud model's 90th percentile per-frame mAP50, from their cards)"
     print(f"accuracy requirements A^q ~ U[{a_range[0]:g}, {a_range[1]:g}] mAP50 %"
@@ -125,6 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             shed=args.shed,
             inference_batch=args.inference_batch,
             inference_batch_ms=args.inference_batch_ms,
+            calibration=args.calibration,
         )
         for spec in specs:
             launcher.start(spec)

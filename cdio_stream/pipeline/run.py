@@ -39,6 +39,7 @@ def pipeline_workers(
     shed: str | None = None,
     inference_batch: int | None = None,
     inference_batch_ms: float | None = None,
+    calibration: Path | None = None,
 ) -> list[WorkerSpec]:
     """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
     ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``); ``preprocess_workers``
@@ -51,6 +52,8 @@ def pipeline_workers(
         sched += ("--reference-rate", str(reference_rate))
     shedding = () if shed is None else ("--shed", shed)
     sched += shedding
+    if calibration is not None:  # else the scheduler reads the calibration topic / shipped file
+        sched += ("--calibration", str(calibration))
     specs = [
         *(WorkerSpec("preprocess", pre, replica=n) for n in range(1, preprocess_workers + 1)),
         WorkerSpec("scheduler", sched),

@@ -165,3 +165,26 @@ class TestFile:
     def test_shipped_file_is_what_to_dict_writes(self):
         raw = json.loads(CALIBRATION_FILE.read_text())
         assert Calibration.from_dict(raw) == default_calibration()
+
+
+class TestDeploymentFlags:
+    def test_the_demo_passes_a_calibration_file_to_the_scheduler_only(self, tmp_path):
+        from cdio_stream.pipeline.run import pipeline_workers
+        from cdio_stream.topology import load_topology
+
+        topology = load_topology(CALIBRATION_FILE.parent.parent / "topics.yaml")
+        specs = {s.name: s.args for s in pipeline_workers(topology, calibration=tmp_path / "c.json")}
+        sched = specs["scheduler"]
+        assert sched[sched.index("--calibration") + 1] == str(tmp_path / "c.json")
+        assert not any("--calibration" in args for name, args in specs.items() if name != "scheduler")
+        plain = {s.name: s.args for s in pipeline_workers(topology)}
+        assert "--calibration" not in plain["scheduler"]
+
+    def test_demo_with_a_bad_calibration_file_fails_before_starting_anything(self, tmp_path, capsys):
+        from cdio_stream.cli import main
+
+        bad = tmp_path / "c.json"
+        bad.write_text("{}")
+        assert main(["demo", "--calibration", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert f"calibration file {bad}: version None is not 1" in err and "broker" not in err
