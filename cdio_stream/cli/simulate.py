@@ -10,6 +10,7 @@ prints them as JSON instead, ``--records`` writes every task's record as JSON Li
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     from cdio_stream.errors import ConfigError
     from cdio_stream.policy import POLICY_NAMES, make_policy
     from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace
-    from cdio_stream.sim.simulator import reference_prior
+    from cdio_stream.sim.simulator import reference_card
     from cdio_stream.system import make_links, make_servers
     from cdio_stream.trace import read_trace
 
@@ -74,20 +75,27 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps, seed=args.seed)
         )
     servers = make_servers(args.deployment, n_edge=args.edges)
-    judge = None
-    if args.trace is None:  # the reference's card: measured on other synthetic frames (another seed)
-        cloud = next(s.model for s in servers if s.tier == "cloud")
-        card_frames = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps,
-                                                           seed=args.seed + 1000))  # fmt: skip
-        judge = reference_prior(card_frames, cloud)
-    sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,
-                    workload=WorkloadConfig(preference=args.preference, preference_error=args.preference_error,
-                                            rpp_checkpoint=str(args.rpp_checkpoint) if args.rpp_checkpoint else None,
-                                            seed=args.seed),
-                    feedback=args.feedback, reference_rate=args.reference_rate, reference_judge=judge)  # fmt: skip
     # The trace's complexity scale (bucket edges, median); no model priors: the simulated
     # servers' latencies are device profiles, not the profiling machine's.
     calibration = Calibration.from_trace(trace, models=False, source="the simulated trace")
+    workload = WorkloadConfig(preference=args.preference, preference_error=args.preference_error,
+                              rpp_checkpoint=str(args.rpp_checkpoint) if args.rpp_checkpoint else None,
+                              seed=args.seed)  # fmt: skip
+    judge = None
+    if args.trace is None and args.feedback == "reference":
+        # The reference's card: other annotated synthetic frames (another seed) run through the same
+        # workload, its prior kept per context of each bandit that is run (cdio, cdco-only).
+        card_frames = synthetic_trace(SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps,
+                                                           seed=args.seed + 1000))  # fmt: skip
+        spaces = [
+            make_policy(n, servers, calibration=calibration).space
+            for n in ("cdio", "cdco-only")
+            if n in names
+        ]
+        judge = reference_card(card_frames, servers, replace(workload, seed=args.seed + 1000), spaces)
+    sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,
+                    workload=workload, feedback=args.feedback, reference_rate=args.reference_rate,
+                    reference_judge=judge)  # fmt: skip
     results = {}
     records_fh = args.records.open("wb") if args.records else None
     try:

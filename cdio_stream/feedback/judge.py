@@ -28,6 +28,7 @@ Ground truth, when the frame has it, wins: the inference stage uses this only wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class ReferenceJudge:
     quantiles: tuple[tuple[float, ...], ...]
     complexity_edges: tuple[float, ...] = ()
     score_threshold: float = REFERENCE_SCORE_THRESHOLD
+    strata: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (policy context, quantiles)
 
     def __post_init__(self) -> None:
         if len(self.quantiles) != len(self.complexity_edges) + 1 or not all(self.quantiles):
@@ -69,7 +71,10 @@ class ReferenceJudge:
             raise ConfigError(f"reference complexity edges must ascend, got {self.complexity_edges}")
         if not 0.0 <= self.score_threshold < 1.0:
             raise ConfigError(f"reference score threshold must be in [0, 1), got {self.score_threshold}")
+        if not all(qs and all(0.0 <= q <= 100.0 for q in qs) for _, qs in self.strata):
+            raise ConfigError("reference prior strata need non-empty mAP50 quantiles in [0, 100]")
         object.__setattr__(self, "_q", [np.asarray(qs, dtype=float) for qs in self.quantiles])
+        object.__setattr__(self, "_s", {str(k): np.asarray(qs, dtype=float) for k, qs in self.strata})
 
     @classmethod
     def from_mean(cls, reference_model: str, mean: float) -> ReferenceJudge:
@@ -78,9 +83,19 @@ class ReferenceJudge:
 
     @classmethod
     def from_samples(
-        cls, reference_model: str, complexity, accuracy, *, buckets: int = 4, n_quantiles: int = 20
+        cls,
+        reference_model: str,
+        complexity,
+        accuracy,
+        *,
+        buckets: int = 4,
+        n_quantiles: int = 20,
+        contexts: Sequence[str] | None = None,
+        min_stratum: int = 30,
     ) -> ReferenceJudge:
-        """The prior measured on annotated frames: accuracy quantiles per complexity quantile bucket."""
+        """The prior measured on annotated frames: accuracy quantiles per complexity quantile
+        bucket and, given each sample's policy ``contexts``, per context with at least
+        ``min_stratum`` samples (the others fall back to their complexity bucket)."""
         complexity, accuracy = np.asarray(complexity, float), np.asarray(accuracy, float)
         if len(complexity) == 0 or len(complexity) != len(accuracy) or buckets < 1 or n_quantiles < 1:
             raise ConfigError("a reference prior needs matching, non-empty complexity and accuracy samples")
@@ -94,26 +109,45 @@ class ReferenceJudge:
             )
             for b in range(len(edges) + 1)
         )
-        return cls(reference_model, qs, tuple(float(e) for e in edges))
+        strata = ()
+        if contexts is not None:
+            contexts = np.asarray(list(contexts), dtype=object)
+            if len(contexts) != len(accuracy):
+                raise ConfigError(f"{len(contexts)} contexts for {len(accuracy)} reference prior samples")
+            strata = tuple(
+                (str(k), tuple(float(v) for v in np.quantile(accuracy[contexts == k], levels)))
+                for k in sorted(set(contexts.tolist()))
+                if np.count_nonzero(contexts == k) >= min_stratum
+            )
+        return cls(reference_model, qs, tuple(float(e) for e in edges), strata=strata)
 
-    def _bucket(self, complexity: float | None) -> np.ndarray:
+    def _bucket(self, complexity: float | None, context: str | None = None) -> np.ndarray:
+        if context is not None and context in self._s:
+            return self._s[context]
         if complexity is None:
             return np.concatenate(self._q)
         return self._q[int(np.searchsorted(self.complexity_edges, complexity, side="right"))]
 
-    def prior_at(self, complexity: float | None = None) -> float:
-        """The reference model's expected accuracy on a frame of this complexity."""
-        return float(self._bucket(complexity).mean())
+    def prior_at(self, complexity: float | None = None, context: str | None = None) -> float:
+        """The reference model's expected accuracy on a frame of this complexity (or context)."""
+        return float(self._bucket(complexity, context).mean())
 
-    def credit(self, agreement: float | None, complexity: float | None = None) -> float:
+    def credit(self, agreement: float | None, complexity: float | None = None, context: str | None = None
+               ) -> float:  # fmt: skip
         """Expected accuracy of a result with this agreement; None = the reference's own result."""
-        prior = self.prior_at(complexity)
+        prior = self.prior_at(complexity, context)
         return prior if agreement is None else agreement * prior / 100.0
 
-    def success_p(self, agreement: float | None, a_req: float, complexity: float | None = None) -> float:
+    def success_p(
+        self,
+        agreement: float | None,
+        a_req: float,
+        complexity: float | None = None,
+        context: str | None = None,
+    ) -> float:
         """P(accuracy >= a_req) under the prior: P(r >= a_req) for the reference itself,
         P(agreement x r / 100 >= a_req) for another model."""
-        r = self._bucket(complexity)
+        r = self._bucket(complexity, context)
         if agreement is None:
             return float(np.mean(r >= a_req))
         if agreement <= 0.0:

@@ -6,7 +6,9 @@ the two runs are worth to the bandit):
 
 * a sampled task served by a non-reference model runs again on the reference server;
   one served by the reference model runs again on the least-loaded server of another
-  model (the cheap edge run gives RPP its edge-tier outcome);
+  model (the cheap edge run gives RPP its edge-tier outcome); how often each kind is
+  sampled follows the compute its shadow costs (:meth:`ReferencePlan.observe` feeds the
+  sampler the runs' measured compute);
 * judged results give the bandit, for the served and for the other model, the credited
   accuracy and P(C1 met) under the reference's prior; with ground truth, the facts.
 """
@@ -66,17 +68,32 @@ class ReferencePlan:
     ) -> str | None:
         """The server that runs this task a second time, or None when it is not sampled.
         A frame with ground truth gets no warm-up sampling (see the sampler)."""
-        if not self.sampler.sample(stream_id, f"{context}|{self._model[server_id]}", not has_truth):
-            return None
         if self._model[server_id] != self.reference.model:
-            return self.reference.id
-        return min(self.others, key=lambda s: (load.get(s.id, 0.0), s.id)).id
+            target = self.reference.id
+        else:
+            target = min(self.others, key=lambda s: (load.get(s.id, 0.0), s.id)).id
+        return target if self.sampler.sample(stream_id, context, not has_truth, self._model[target]) else None
 
-    def judged(self, served_model: str, agreement: float, a_req: float, complexity: float | None) -> Judged:
-        """Credit both models from the non-reference model's agreement with the reference."""
+    def observe(self, server_id: str, compute: float, served: bool = True) -> None:
+        """A run on ``server_id`` finished and cost ``compute`` TFLOP (``served``: the task's
+        own run, not a shadow): what the sampler's compute budget is measured in."""
+        model = self._model.get(server_id)
+        if model is not None:
+            self.sampler.observe(compute, model, served)
+
+    def judged(
+        self,
+        served_model: str,
+        agreement: float,
+        a_req: float,
+        complexity: float | None,
+        context: str | None = None,
+    ) -> Judged:
+        """Credit both models from the non-reference model's agreement with the reference
+        (the prior of the task's policy context where the judge has one, else of its complexity)."""
         j = self.judge
-        cheap = (j.credit(agreement, complexity), j.success_p(agreement, a_req, complexity))
-        ref = (j.credit(None, complexity), j.success_p(None, a_req, complexity))
+        cheap = (j.credit(agreement, complexity, context), j.success_p(agreement, a_req, complexity, context))
+        ref = (j.credit(None, complexity, context), j.success_p(None, a_req, complexity, context))
         if served_model == self.reference.model:
             other = self.others[0].model
             return Judged(ref[0], ref[1], other, *cheap)

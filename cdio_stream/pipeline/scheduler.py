@@ -337,6 +337,11 @@ class SchedulerStage:
             self.feedbacks += 1
             return result
         acc_p, other = self._reference_terms(result, pending.a_req)
+        if self.reference is not None:  # the sampler's compute budget: what runs cost
+            self.reference.observe(result.server_id, result.costs.compute)
+            ref = result.reference
+            if ref is not None and ref.error is None:
+                self.reference.observe(ref.server_id, ref.costs.compute, served=False)
         self.policy.feedback(
             [
                 Feedback.measured(

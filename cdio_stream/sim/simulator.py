@@ -55,6 +55,7 @@ from cdio_stream.errors import ConfigError, DatasetError
 from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler, simulated_agreement
 from cdio_stream.metrics import Metrics, TaskRecord, summarize
 from cdio_stream.policy.base import Decision, Feedback, Policy, ServerSpec, ServerState, SlotTask, SystemState
+from cdio_stream.policy.context import ContextSpace
 from cdio_stream.policy.hindsight import Truth
 from cdio_stream.sim import execution
 from cdio_stream.sim.execution import LinkQueue, accuracy_at, sent_bytes
@@ -64,17 +65,51 @@ from cdio_stream.system.network import Link
 from cdio_stream.system.profiles import Profiles, default_profiles
 from cdio_stream.trace import TraceFrame
 
-__all__ = ["FEEDBACK_MODES", "SimResult", "Simulator", "reference_prior"]
+__all__ = ["FEEDBACK_MODES", "SimResult", "Simulator", "reference_card", "reference_prior"]
 
 FEEDBACK_MODES = ("truth", "reference", "none")
 
 
-def reference_prior(frames: Sequence[TraceFrame], model: str, buckets: int = 4) -> ReferenceJudge:
+def reference_prior(
+    frames: Sequence[TraceFrame], model: str, buckets: int = 4, contexts: Sequence[str] | None = None
+) -> ReferenceJudge:
     """The reference model's prior from an annotated trace: its accuracy quantiles per
-    complexity quartile (what a card measured against annotations would give)."""
+    complexity quartile (what a card measured against annotations would give) and, with
+    ``contexts`` (the policy's context of each frame's task), per context."""
     complexity = np.array([fr.complexity for fr in frames])
     return ReferenceJudge.from_samples(model, complexity, np.array([fr.accuracy[model] for fr in frames]),
-                                       buckets=buckets)  # fmt: skip
+                                       buckets=buckets, contexts=contexts)  # fmt: skip
+
+
+def reference_card(
+    frames: Sequence[TraceFrame],
+    servers: Sequence[ServerSpec],
+    workload: WorkloadConfig,
+    spaces: Sequence[ContextSpace] = (),
+    reference_tier: str = "cloud",
+) -> ReferenceJudge:
+    """The reference model's prior from annotated ``frames`` (not the run's own), stratified
+    by the policies' contexts: the frames become tasks as the run's do (``workload``: the same
+    requirements and preference source), each gets its context in every space of ``spaces``,
+    and the reference's accuracy quantiles are kept per context (see
+    :meth:`~cdio_stream.feedback.ReferenceJudge.from_samples`). Contexts matter because the
+    preference is a statement about the frame: where RPP says the edge fails, the frame is
+    hard for the reference too, and a prior by complexity alone would over-credit both."""
+    model = next((s.model for s in servers if s.tier == reference_tier), None)
+    edge_model = next((s.model for s in servers if s.tier != reference_tier), None)
+    if model is None:
+        raise ConfigError(f"a reference card needs a {reference_tier} server")
+    tasks, frame_of = build_tasks(frames, edge_model, workload)
+    card = [frames[f] for f in frame_of]
+    judge = reference_prior(card, model)
+    strata = tuple(
+        stratum
+        for space in spaces
+        for stratum in reference_prior(
+            card, model, contexts=[space.describe(space.index(t)) for t in tasks]
+        ).strata
+    )
+    return replace(judge, strata=strata)
 
 
 @dataclass(frozen=True)
@@ -234,6 +269,7 @@ class _Run:
             tuple[int, float, int, float, float]
         ] = []  # (record, TFLOP, bytes, J, WAN Mbit)
         self.seq = 0
+        self._shadow_cost: dict[str, tuple[str, float]] = {}  # task -> (shadow server, TFLOP)
         self.plan = None
         if sim.feedback == "reference":
             sampler = ReferenceSampler(sim.reference_rate, max_se=sim.reference_max_se, seed=policy.seed)
@@ -289,6 +325,12 @@ class _Run:
         while self.events and self.events[0][0] <= now:
             batch.append(heapq.heappop(self.events)[2])
         if batch:
+            if self.plan is not None:  # the sampler's budget learns the runs' compute as results come back
+                for fb in batch:
+                    self.plan.observe(fb.server_id, fb.compute_tflop)
+                    shadow = self._shadow_cost.pop(fb.task_id, None)
+                    if shadow is not None:
+                        self.plan.observe(*shadow, served=False)
             self.policy.feedback(batch)
         states = []
         for j in range(len(self.ids)):
@@ -348,7 +390,7 @@ class _Run:
             agreement = simulated_agreement(other_truth, served_acc)
         else:
             agreement = simulated_agreement(served_acc, other_truth)
-        judged = plan.judged(served_model, agreement, task.a_req, task.complexity)
+        judged = plan.judged(served_model, agreement, task.a_req, task.complexity, d.info.get("context"))
 
         def shadow_done(start: float, latency: float, busy: float, idle: float, b: int) -> None:
             ref = execution.outcome(Decision(task.task_id, ref_server.id), task, ref_server, transfer, sim._devices[k],
@@ -360,6 +402,7 @@ class _Run:
                 acc_p=judged.served_p, other_accuracy=((judged.other_model, judged.other_accuracy, judged.other_p),))  # fmt: skip
             self._ref_costs.append((slot_index, costs.compute_tflop, transfer.nbytes, costs.energy.total_j,
                                     ref.wan_mbit))  # fmt: skip
+            self._shadow_cost[task.task_id] = (ref_server.id, costs.compute_tflop)
             self.settle(pending, ref.finished_s)
 
         self.enqueue(k, transfer.arrival_s, float(sim._jitter[i, k]), shadow_done)

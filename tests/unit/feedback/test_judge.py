@@ -56,11 +56,29 @@ class TestCredit:
         assert 0.3 < judge.success_p(None, judge.prior_at(0.1), 0.1) < 0.7
         assert judge.success_p(80.0, 60.0, 0.1) < judge.success_p(None, 60.0, 0.1)
 
+    def test_prior_by_policy_context(self):
+        rng = np.random.default_rng(1)
+        c = rng.uniform(0, 1, 2000)
+        hard = rng.random(2000) < 0.5  # e.g. frames RPP flags as too hard for the edge
+        acc = np.where(hard, 40.0, 80.0) + rng.normal(0, 3, 2000)
+        ctx = np.where(hard, "compute/c0", "bandwidth/c0")
+        ctx[:10] = "rare/c0"  # too few samples for a stratum of its own
+        judge = ReferenceJudge.from_samples("cloud", c, acc, buckets=1, contexts=ctx, min_stratum=30)
+        assert {k for k, _ in judge.strata} == {"compute/c0", "bandwidth/c0"}
+        assert judge.prior_at(0.5, "compute/c0") == pytest.approx(40.0, abs=1.0)
+        assert judge.prior_at(0.5, "bandwidth/c0") == pytest.approx(80.0, abs=1.0)
+        assert judge.prior_at(0.5, "rare/c0") == pytest.approx(judge.prior_at(0.5), abs=1e-9)  # falls back
+        assert judge.success_p(90.0, 60.0, 0.5, "compute/c0") < 0.05 < 0.95 < judge.success_p(90.0, 60.0, 0.5,
+                                                                                             "bandwidth/c0")  # fmt: skip
+        assert judge.credit(50.0, 0.5, "compute/c0") == pytest.approx(20.0, abs=0.5)
+
     def test_bad_priors(self):
         with pytest.raises(ConfigError):
             ReferenceJudge("cloud", ((120.0,),))
         with pytest.raises(ConfigError):
             ReferenceJudge("cloud", ((40.0,),), complexity_edges=(0.5,))
+        with pytest.raises(ConfigError):
+            ReferenceJudge("cloud", ((40.0,),), strata=(("compute/c0", ()),))
 
 
 def test_simulated_agreement_is_the_nested_model():

@@ -69,3 +69,43 @@ class TestBorrowing:
         sampler = ReferenceSampler(0.05, seed=0)
         picks = [sampler.sample("a", "new", uncertain_ok=False) for _ in range(100)]
         assert sum(picks) == pytest.approx(5, abs=1)  # the base rate only
+
+
+class TestComputeBudget:
+    def test_lanes_are_sampled_inversely_to_their_cost(self):
+        sampler = ReferenceSampler(0.05, max_se=0.5, max_borrow=0, seed=0)
+        # tasks cost 1 TFLOP on average; a shadow in "big" costs 4, one in "small" 0.25
+        for _ in range(10):
+            sampler.observe(1.0, "mid", served=True)
+            sampler.observe(4.0, "big", served=False)
+            sampler.observe(0.25, "small", served=False)
+        assert sampler.share("big") == pytest.approx(0.25) and sampler.share("small") == pytest.approx(4.0)
+        big = sum(sampler.sample("a", "k", lane="big") for _ in range(4000))
+        small = sum(sampler.sample("a", "k", lane="small") for _ in range(4000))
+        assert big == pytest.approx(4000 * 0.05 / 4, abs=1) and small == pytest.approx(4000 * 0.05 * 4, abs=1)
+        # either lane spends rate x the served compute: 10 TFLOP per 4000 tasks of 1 TFLOP x 0.05
+        assert big * 4.0 == pytest.approx(200, abs=4) and small * 0.25 == pytest.approx(200, abs=1)
+
+    def test_share_is_one_until_costs_are_known_and_capped(self):
+        sampler = ReferenceSampler(0.2)
+        assert sampler.share("x") == 1.0
+        sampler.observe(1.0, "x", served=True)
+        sampler.observe(0.01, "y", served=False)
+        assert sampler.share("y") == pytest.approx(5.0)  # 100 x cheaper, but at most every task
+        sampler.observe(float("nan"), "y", served=False)  # ignored
+        assert sampler.share("y") == pytest.approx(5.0)
+
+    def test_a_costly_lane_borrows_fewer_warm_up_runs(self):
+        sampler = ReferenceSampler(0.05, max_se=0.2, seed=0)
+        sampler.observe(1.0, "m", served=True)
+        sampler.observe(4.0, "big", served=False)
+        picks = sum(sampler.sample("a", f"key-{i}", lane="big") for i in range(40))  # every key new
+        assert picks <= 0.05 * 0.25 * 40 + 7 * 0.25 + 1
+
+    def test_costs_survive_the_state_round_trip(self):
+        a = ReferenceSampler(0.1, seed=2)
+        a.observe(2.0, "m", served=True)
+        a.observe(8.0, "big", served=False)
+        b = ReferenceSampler(0.1, seed=2)
+        b.load_state(a.state())
+        assert b.share("big") == a.share("big") == pytest.approx(0.25)

@@ -255,6 +255,19 @@ class TestFeedbackModes:
         sampled = [r for r in result.records if r.accuracy_source == "reference"]
         assert all(r.ref_compute_tflop > 0 and r.ref_payload_bytes == r.payload_bytes for r in sampled)
 
+    def test_reference_runs_spend_a_compute_budget(self, runs):
+        """Half the tasks are served in the cloud (round robin): their shadows on the edge are
+        cheap and sampled more often; an edge-served task's cloud shadow is costly and sampled
+        less, so the reference compute is about rate x the served compute."""
+        result, _ = runs["reference"]
+        share = {}
+        for tier in ("edge", "cloud"):
+            recs = [r for r in result.records if r.tier == tier]
+            share[tier] = sum(r.accuracy_source == "reference" for r in recs) / len(recs)
+        assert share["cloud"] > 3 * share["edge"]
+        m = result.metrics
+        assert 0.03 <= m.reference_compute_overhead <= 0.08  # rate 0.05 plus the bounded warm-up
+
     def test_unknown_mode(self):
         with pytest.raises(ConfigError, match="feedback must be one of"):
             Simulator(TRACE, SERVERS, make_links(SERVERS, "stable", seed=1), feedback="oracle")
@@ -281,3 +294,22 @@ class TestLstmPreference:
         prefs = np.array([t.preference for t in s.tasks])
         assert np.all((prefs >= 0) & (prefs <= 1)) and prefs.std() > 0
         assert s.run(make_policy("cdio", SERVERS)).metrics.tasks == len(TRACE)
+
+
+class TestReferenceCard:
+    def test_card_is_stratified_by_the_bandit_contexts(self):
+        from cdio_stream.sim import WorkloadConfig
+        from cdio_stream.sim.simulator import reference_card
+
+        card = synthetic_trace(SyntheticTraceConfig(streams=4, frames=300, seed=40))
+        space = make_policy("cdio", SERVERS).space
+        judge = reference_card(card, SERVERS, WorkloadConfig(seed=40), [space])
+        strata = dict(judge.strata)
+        assert strata and all(k in {space.describe(c) for c in range(space.n_contexts)} for k in strata)
+        # where the preference says the edge fails, the frame is harder for the reference too
+        pairs = [(k, k.replace("bandwidth", "compute")) for k in strata if k.startswith("bandwidth")]
+        pairs = [(b, c) for b, c in pairs if c in strata]
+        assert pairs
+        assert all(judge.prior_at(None, c) < judge.prior_at(None, b) for b, c in pairs)
+        # no contexts: the complexity buckets alone
+        assert reference_card(card, SERVERS, WorkloadConfig(seed=40)).strata == ()
