@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:
                    help="what accuracy the policy learns from: the trace's truth, reference runs on a "
                         "sampled share of tasks (as a deployment without labels), or none")  # fmt: skip
     p.add_argument("--reference-rate", type=float, default=0.05,
-                   help="--feedback reference: base share of tasks run on the other tier too")  # fmt: skip
+                   help="--feedback reference: reference runs' compute budget, as a share of the served "
+                        "compute (the share of tasks for a shadow of average cost; README)")  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--records", type=Path, help="write per-task records (JSON Lines) here")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")

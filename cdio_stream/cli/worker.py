@@ -73,8 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="inference: cpu, cuda or cuda:N")
     p.add_argument("--models", type=Path, help="inference: extra model registry YAML")
     p.add_argument("--reference-rate", type=float, default=0.05,
-                   help="scheduler: base share of tasks also run on the other tier to judge accuracy "
-                        "without ground truth (0 turns reference feedback off; default 0.05)")  # fmt: skip
+                   help="scheduler: compute budget of the second runs on the other tier that judge accuracy "
+                        "without ground truth, as a share of the served compute (the share of tasks for a "
+                        "shadow of average cost; 0 turns reference feedback off; default 0.05)")  # fmt: skip
     p.add_argument("--reference-server", help="scheduler, inference: whose model is the reference "
                                               "(default: the first cloud server in topics.yaml)")  # fmt: skip
     p.add_argument("--metrics-port", type=int, default=0, help="sink: serve Prometheus metrics on this port")
