@@ -6,8 +6,9 @@ that says "the edge fails, the cloud serves" (compute), the opposite of what the
 model answers for these requirements. The trainer must publish version 1 on the
 compacted model topic, and the *same* preprocess process must tag later tasks with
 version 1. Here the results are written by the test from the tasks preprocess emitted
-(features, capture times); tests/integration/test_reference_feedback.py runs the loop with
-real inference workers producing the reference outcomes.
+(features, capture times), so the labels are controlled: no scheduler or inference worker
+runs. tests/integration/test_reference_feedback.py runs the loop end to end, with real
+scheduler and inference workers producing the reference outcomes the trainer learns from.
 """
 
 from __future__ import annotations
