@@ -32,11 +32,14 @@ decisions keep tasks that will never be answered.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from cdio_stream.errors import MessageError
 from cdio_stream.feedback import ReferencePlan
@@ -57,6 +60,8 @@ from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import Topology
 
 __all__ = ["SchedulerStage", "PendingTask", "SlotOutcome"]
+
+log = logging.getLogger(__name__)
 
 # v3: the policy's state is part of the snapshot's one encoding (v2 nested an encoded blob).
 SNAPSHOT_VERSION = 3
@@ -457,7 +462,17 @@ class SchedulerStage:
             raise MessageError(f"scheduler snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
         n = len(POLICY_ARRAY_PREFIX)
         policy_arrays = {k[n:]: a for k, a in arrays.items() if k.startswith(POLICY_ARRAY_PREFIX)}
-        self.policy.load_state_parts(header["policy"], policy_arrays)
+        meta = header["policy"]
+        saved, now = meta.get("params"), orjson.loads(orjson.dumps(self.policy.params()))
+        if meta.get("policy") == self.policy.name and saved != now:
+            # The same policy under other parameters (e.g. a new calibration): what it learned
+            # does not carry over. Another policy's snapshot still fails in load_state_parts.
+            changed = sorted(k for k in {*(saved or {}), *now} if (saved or {}).get(k) != now.get(k))
+            log.warning("policy %s: parameters %s differ from the snapshot's (a new calibration?); the policy "
+                        "starts fresh, the rest of the scheduler's state is restored", self.policy.name,
+                        ", ".join(changed))  # fmt: skip
+        else:
+            self.policy.load_state_parts(meta, policy_arrays)
         self.decisions = int(header["decisions"])
         self.feedbacks = int(header["feedbacks"])
         self.expired = int(header["expired"])

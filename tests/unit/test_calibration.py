@@ -188,3 +188,32 @@ class TestDeploymentFlags:
         assert main(["demo", "--calibration", str(bad)]) == 2
         err = capsys.readouterr().err
         assert f"calibration file {bad}: version None is not 1" in err and "broker" not in err
+
+
+class TestRestoreAfterRecalibration:
+    def test_learned_state_carries_over_only_under_the_same_parameters(self, caplog):
+        from cdio_stream.pipeline import workers
+        from cdio_stream.policy.base import ServerState, SlotTask, SystemState
+        from cdio_stream.settings import Settings
+        from cdio_stream.topology import load_topology
+
+        topology = load_topology(CALIBRATION_FILE.parent.parent / "topics.yaml")
+        settings = Settings()
+
+        def stage(edges):
+            cal = Calibration(complexity_edges=edges)
+            return workers.build_scheduler(settings, topology, "cdio", reference_rate=0.0, calibration=cal)[0]
+
+        before = stage((0.1, 0.2, 0.3))
+        task = SlotTask("t1", "s", 100_000, 0.15, 0.3, 60.0, 0.5, 0.0)
+        before.policy.assign((task,), SystemState(0.0, tuple(ServerState(s.id) for s in topology.servers)))
+        snapshot = before.snapshot()
+
+        same = stage((0.1, 0.2, 0.3))
+        same.restore(snapshot)
+        assert "t1" in same.policy.pending
+        other = stage((0.1, 0.2))  # a new calibration with fewer buckets: the arrays do not fit
+        with caplog.at_level("WARNING"):
+            other.restore(snapshot)
+        assert other.policy.pending == {} and "complexity_edges" in caplog.text
+        assert other.stats() == same.stats()  # the scheduler's own counters are restored either way
