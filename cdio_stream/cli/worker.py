@@ -174,12 +174,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             reference_server=args.reference_server,
             shed=args.shed,
         )
-        parts.inference = workers.build_inference(settings, topology, opts)
         parts.inference_batch, parts.inference_batch_s = _batch(args, 1, 10.0)
         if parts.inference_batch > 1 and parts.inference_batch_s <= 0:
             raise ConfigError(
                 "--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)"
             )
+        parts.inference = workers.build_inference(settings, topology, opts)
     else:
         parts.metrics, parts.state_store = workers.build_metrics(
             settings, topology, args.metrics_port, args.http_host

@@ -121,3 +121,14 @@ class TestDemoChecksItsDatasetFirst:
         line = one_line_error(proc)
         assert {"missing": "does not exist", "bad-xml": "MVI_1.xml", "no-images": "no images"}[case] in line
         assert "broker" not in proc.stdout and "workers" not in proc.stdout  # nothing was started
+
+
+class TestWorkerFlags:
+    def test_an_inference_batch_without_a_wait_is_refused_before_the_model_loads(self, dead_bootstrap):
+        proc = cdio("--bootstrap", dead_bootstrap, "worker", "inference", "--server", "edge-1",
+                    "--batch-size", "4", "--batch-ms", "0")  # fmt: skip
+        assert "--batch-ms must be > 0 with --batch-size above 1" in one_line_error(proc)
+
+    def test_an_unknown_shed_mode_is_refused(self):
+        proc = cdio("worker", "scheduler", "--shed", "sometimes")
+        assert proc.returncode == 2 and "invalid choice: 'sometimes'" in proc.stderr
