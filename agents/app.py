@@ -25,10 +25,13 @@ import mode
 
 from agents.checkpoint import Checkpoint
 from cdio_stream.errors import CdioError, MessageError
+from cdio_stream.kafka.follow import TopicFollower
 from cdio_stream.messages import (
     RPP_MODEL_KEY,
+    ServerAnnouncement,
     decode_assignment,
     decode_result,
+    encode_announcement,
     encode_assignment,
     encode_policy_view,
     encode_result,
@@ -36,6 +39,7 @@ from cdio_stream.messages import (
     encode_task,
 )
 from cdio_stream.pipeline.dead_letter import dead_letter, send_with_retries
+from cdio_stream.pipeline.servers import HEARTBEAT_S, ServerDirectory
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
 
@@ -47,6 +51,7 @@ ROLES = ("preprocess", "scheduler", "inference", "sink", "trainer")
 STATEFUL_ROLES = ("scheduler", "sink", "trainer")
 SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
+ANNOUNCEMENT_WAIT_S = 5.0  # sink: how long a result of an unannounced server waits for its announcement
 
 
 @dataclass
@@ -71,6 +76,8 @@ class WorkerParts:
     snapshot_every_s: float = 2.0  # scheduler, sink: how often state is saved (and records acked)
     policy_view_every_s: float = 2.0  # scheduler: how often its estimates may be published
     log_every: int = 50  # sink: a metrics log line every N results
+    heartbeat_s: float = HEARTBEAT_S  # inference: how often it announces itself on the servers topic
+    servers: Any = None  # scheduler, sink: a ServerDirectory on the servers topic (create_app builds one)
 
     @property
     def server_id(self) -> str | None:
@@ -122,6 +129,9 @@ def create_app(settings: Settings, topology: Topology, parts: WorkerParts) -> fa
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     dead = app.topic(topology.dead_letter.name, **raw)
+    if parts.role in ("scheduler", "sink") and parts.servers is None:
+        follower = TopicFollower(settings.bootstrap, topology.server_registry.name)
+        parts.servers = ServerDirectory(follower)
 
     async def to_dead_letter(event: Any, reason: str) -> None:
         """Write the record's dead letter and wait for the broker's ack, or raise DeadLetterError."""
@@ -252,6 +262,12 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     tasks = app.topic(topology.tasks.name, **raw)
     results = app.topic(topology.results.name, **raw)
     assign = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
+
+    def assign_topic(sid: str):
+        if sid not in assign:  # a server that joined while running
+            assign[sid] = app.topic(sched.topology.assignment_topic(sid).name, **raw)
+        return assign[sid]
+
     assignment_topics = [topology.assignment_topic(sid).name for sid in topology.server_ids]
     # Where this scheduler's outcomes go: assignments, and the expired results of tasks it
     # sheds (--shed late). A restore reads both back from where the snapshot saw them end.
@@ -297,6 +313,8 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 except MessageError:
                     continue  # not an assignment or result this scheduler can read
             n = sched.recover(sent)
+            for ann in await directory.catch_up():  # servers as they last announced themselves
+                apply_announcement(ann)
             if snapshot is not None:
                 log.info("scheduler state restored %s; %d later assignments recovered", sched.stats(), n)
             else:
@@ -307,13 +325,48 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 )
             restored.set()
 
+        @mode.Service.task
+        async def _follow_servers(self) -> None:
+            """Servers announced after the start: new ones join, heartbeats keep them available."""
+            await restored.wait()
+            async for ann in directory.follow():
+                apply_announcement(ann)
+
         async def on_stop(self) -> None:
             if restored.is_set():
                 try:
                     await checkpoint.save()
                 except Exception:  # the last saved snapshot and the uncommitted offsets still agree
                     log.exception("scheduler state could not be saved on shutdown")
+            await directory.stop()
             await store.stop()
+
+    directory = parts.servers
+
+    def apply_announcement(ann: ServerAnnouncement) -> None:
+        try:
+            if sched.on_announcement(ann):
+                log.info(
+                    "server %s joined (%s, model %s, device %s)",
+                    ann.server_id,
+                    ann.tier,
+                    ann.model,
+                    ann.device,
+                )
+        except Exception as exc:  # a bad announcement costs only itself
+            log.warning("scheduler skips announcement of %s: %s", ann.server_id, _reason(exc))
+
+    @app.timer(interval=1.0)
+    async def watch_silent() -> None:
+        """Log once when a server goes silent past the timeout and when it is heard again."""
+        now = sched.clock()
+        for sid in sched.policy.server_ids:
+            up = sched.available(sid, now)
+            if up != watch_silent_up.get(sid, True):
+                log.info("server %s is %s", sid, "available again" if up else "silent: unavailable")
+            watch_silent_up[sid] = up
+
+    watch_silent_up: dict[str, bool] = {}
 
     @app.timer(interval=parts.snapshot_every_s)
     async def periodic_save() -> None:
@@ -340,7 +393,7 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                     await to_dead_letter(slot_events[i], _reason(exc))
                 for a in outcome.assignments:
                     value, headers = encode_assignment(a, topology.max_frame_bytes)
-                    await assign[a.server_id].send(
+                    await assign_topic(a.server_id).send(
                         key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
                     )
                 for r in outcome.expired:  # shed as late (--shed late): the task's one outcome
@@ -409,12 +462,39 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
     results = app.topic(topology.results.name, **raw)
 
     shadows = {sid: app.topic(topology.assignment_topic(sid).name, **raw) for sid in topology.server_ids}
+    registry = app.topic(topology.server_registry.name, **raw)
+    server = stage.server
+    load = {"latency_s": None, "in_flight": 0}  # what the heartbeat reports
+
+    async def announce() -> None:
+        ann = ServerAnnouncement(
+            server.id,
+            server.tier,
+            server.model,
+            server.device,
+            load["latency_s"],
+            load["in_flight"],
+            time.time(),
+        )
+        await registry.send(key=server.id.encode(), value=encode_announcement(ann))
+
+    @app.timer(interval=parts.heartbeat_s)
+    async def heartbeat() -> None:
+        """This server is there: the scheduler routes to it while heartbeats keep coming."""
+        await announce()
+
+    def measured(outcomes: list) -> None:
+        for out in outcomes:
+            if not isinstance(out, Exception):
+                t, old = out.timings.inference, load["latency_s"]
+                load["latency_s"] = t if old is None else 0.8 * old + 0.2 * t
 
     async def handle(stream, events: list) -> None:
         """Decode, shed the late (--shed late), then one detector call for the rest; the
         records are acked once each one's result, forwarded shadow copy or dead letter is
         sent, all together and in offset order (see _ack_in_order)."""
         loop = asyncio.get_running_loop()
+        load["in_flight"] = len(events)
         todo = []  # (event, assignment, as sent, transfer)
         for event in events:
             try:
@@ -442,6 +522,7 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 )
             except Exception as exc:  # the detector call failed: none is lost, each says why
                 outcomes = [exc] * len(todo)
+            measured(outcomes)
             for (event, assignment, _, _), out in zip(todo, outcomes, strict=True):
                 try:
                     if isinstance(out, Exception):
@@ -458,6 +539,7 @@ def _inference(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                 else:
                     await results.send(key=out.stream_id.encode(), value=encode_result(out))
         await _ack_in_order(stream, events)
+        load["in_flight"] = 0
 
     @app.agent(source, name="infer")
     async def infer(stream):
@@ -539,6 +621,7 @@ def _trainer(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, 
 def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_dead_letter) -> None:
     results = app.topic(topology.results.name, **raw)
     metrics = parts.metrics
+    directory = parts.servers
     store = parts.state_store
     state_key = "sink"
     restored = asyncio.Event()
@@ -558,7 +641,15 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
             if snapshot is not None:
                 metrics.restore(snapshot)
                 log.info("sink metrics restored: %s", metrics.log_line())
+            for ann in await directory.catch_up():  # servers that joined: their results count
+                metrics.add_server(ann.server_id)
             restored.set()
+
+        @mode.Service.task
+        async def _follow_servers(self) -> None:
+            await restored.wait()
+            async for ann in directory.follow():
+                metrics.add_server(ann.server_id)
 
         async def on_stop(self) -> None:
             if restored.is_set():
@@ -566,6 +657,7 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
                     await checkpoint.save()
                 except Exception:
                     log.exception("sink metrics could not be saved on shutdown")
+            await directory.stop()
             await store.stop()
 
     @app.timer(interval=parts.snapshot_every_s)
@@ -584,7 +676,12 @@ def _sink(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict, to_
                 if not metrics.positions.included(msg.topic, msg.partition, msg.offset):
                     counted = metrics.count
                     try:
-                        result = metrics.add_encoded(msg.value)
+                        result = decode_result(msg.value)
+                        if not metrics.accepts(result.server_id):
+                            # A server that just joined: its announcement may still be on its way.
+                            if await directory.wait_for(result.server_id, ANNOUNCEMENT_WAIT_S):
+                                metrics.add_server(result.server_id)
+                        metrics.add(result)
                     except Exception as exc:
                         await to_dead_letter(event, _reason(exc))
                     else:

@@ -77,19 +77,23 @@ LABELS = {
 
 
 def print_table(rows: list[faults.FaultRow]) -> None:
-    head = f"{'fault':58s} {'frames':>6s} {'1 result':>8s} {'1 DLQ':>5s} {'none':>4s} {'dup':>4s} {'extra':>5s}  dead letters by reason"
+    head = (
+        f"{'fault':58s} {'frames':>6s} {'1 result':>8s} {'1 DLQ':>5s} {'none':>4s} {'dup':>4s} {'extra':>5s} "
+        f"{'unsent':>6s}  dead letters by reason"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         reasons = ", ".join(f"{k}: {v}" for k, v in r.dead_letters.items()) or "-"
         print(
             f"{LABELS.get(r.scenario, r.scenario):58s} {r.frames:6d} {r.one_result:8d} {r.one_dead_letter:5d} "
-            f"{r.none:4d} {r.duplicated:4d} {r.extra_copies:5d}  {reasons}"
+            f"{r.none:4d} {r.duplicated:4d} {r.extra_copies:5d} {r.notes.get('replay', {}).get('failed', 0):6d}  {reasons}"
         )
     print(
         "\n1 result / 1 DLQ: frames whose only outcome is one result / one dead letter; none: lost;"
         "\ndup: two different outcomes; extra: redelivered copies of a frame's one outcome"
-        " (the scheduler and the sink drop them by task id)."
+        " (the scheduler and the sink drop them by task id);"
+        "\nunsent: frames the replay's producer gave up on (never on the frames topic, so not in 'frames')."
     )
 
 

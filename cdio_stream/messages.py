@@ -56,6 +56,9 @@ __all__ = [
     "decode_rpp_model",
     "encode_policy_view",
     "decode_policy_view",
+    "ServerAnnouncement",
+    "encode_announcement",
+    "decode_announcement",
     "check_jpeg",
     "DEFAULT_MAX_FRAME_BYTES",
 ]
@@ -487,6 +490,47 @@ def decode_rpp_model(value: bytes | None, headers: Any) -> RppModel:
         checkpoint=value,
         card=_get(meta, "card", dict),
         published_at=_num(meta, "published_at"),
+    )
+
+
+@dataclass(frozen=True)
+class ServerAnnouncement:
+    """An inference worker saying it is there (the ``servers`` topic, key = server id).
+
+    Sent at start and then every heartbeat interval; the scheduler adds a server it does not
+    know yet and treats one whose announcements stop as unavailable.
+    """
+
+    server_id: str
+    tier: str
+    model: str
+    device: str  # device profile name
+    latency_s: float | None  # smoothed inference time per task; None before the first
+    queue_length: int  # assignments taken and not yet finished
+    heartbeat_at: float  # unix seconds at the worker
+
+
+def encode_announcement(a: ServerAnnouncement) -> bytes:
+    return _dumps({"kind": "server", "v": FORMAT_VERSION, **vars(a)})
+
+
+def decode_announcement(value: bytes | None) -> ServerAnnouncement:
+    if not value:
+        raise MessageError("server announcement: empty value")
+    meta = _loads(value, "server announcement")
+    _check_kind(meta, "server")
+    latency = _num(meta, "latency_s", optional=True)
+    queue = _get(meta, "queue_length", int)
+    if queue < 0 or (latency is not None and latency < 0):
+        raise MessageError("server announcement: latency_s and queue_length must be >= 0")
+    return ServerAnnouncement(
+        server_id=_get(meta, "server_id", str),
+        tier=_get(meta, "tier", str),
+        model=_get(meta, "model", str),
+        device=_get(meta, "device", str),
+        latency_s=latency,
+        queue_length=queue,
+        heartbeat_at=_num(meta, "heartbeat_at"),
     )
 
 

@@ -30,6 +30,7 @@ CORE_TOPICS = (
     "rpp_models",
     "policy_view",
     "calibration",
+    "server_registry",
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")  # Kafka's legal topic characters
 _SERVER_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -72,6 +73,7 @@ class Topology:
     rpp_models: TopicSpec
     policy_view: TopicSpec
     calibration: TopicSpec
+    server_registry: TopicSpec  # inference workers' announcements (latest per server id)
     assignment_pattern: str  # without prefix, contains "{server}"
     assignment_partitions: int
     assignment_retention_ms: int | None
@@ -119,6 +121,7 @@ class Topology:
             self.rpp_models,
             self.policy_view,
             self.calibration,
+            self.server_registry,
         ]
         return core + [self.assignment_topic(s.id) for s in self.servers]
 
@@ -141,7 +144,15 @@ class Topology:
             rpp_models=swap(self.rpp_models),
             policy_view=swap(self.policy_view),
             calibration=swap(self.calibration),
+            server_registry=swap(self.server_registry),
         )
+
+    def with_server(self, server: ServerSpec) -> Topology:
+        """The same topology with one more server (one that announced itself while running)."""
+        if server.id in self.server_ids:
+            raise ConfigError(f"server {server.id!r} is already in the topology")
+        checked = _server(vars(server), f"server {server.id!r}")
+        return replace(self, servers=(*self.servers, checked))
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -213,6 +224,7 @@ def parse_topology(raw: Any) -> Topology:
         rpp_models=specs["rpp_models"],
         policy_view=specs["policy_view"],
         calibration=specs["calibration"],
+        server_registry=specs["server_registry"],
         assignment_pattern=pattern,
         assignment_partitions=a_parts,
         assignment_retention_ms=a_ret,

@@ -25,7 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run one agent of the pipeline as a Faust worker on the broker given by --bootstrap.",
     )
     p.add_argument("role", choices=["preprocess", "scheduler", "inference", "sink", "trainer"])
-    p.add_argument("--server", help="inference: the server id (from topics.yaml) this worker serves")
+    p.add_argument(
+        "--server",
+        help="inference: the server id this worker serves; one not in topics.yaml joins the running "
+        "pipeline (it announces itself; give --tier, and --model/--profile unless its tier's first "
+        "server's fit)",
+    )
+    p.add_argument("--tier", choices=["edge", "cloud"], help="inference: tier of a server not in topics.yaml")
+    p.add_argument("--model", help="inference: model of a server not in topics.yaml (a model registry name)")
+    p.add_argument("--profile", help="inference: device profile of a server not in topics.yaml")
     p.add_argument(
         "--rpp-checkpoint",
         type=Path,
@@ -163,7 +171,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         parts.slot_size, parts.slot_s = args.slot_size, args.slot_ms / 1000.0
     elif args.role == "inference":
         if not args.server:
-            raise ConfigError("worker inference needs --server ID (one of the servers in topics.yaml)")
+            raise ConfigError("worker inference needs --server ID (one of topics.yaml's, or a new one with --tier)")
+        topology = _joining(topology, args, settings)
         opts = workers.InferenceOptions(
             server_id=args.server,
             dataset=args.dataset,
@@ -203,6 +212,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker = ReadyWorker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()  # returns by SystemExit when the worker stops
     return 0
+
+
+def _joining(topology, args: argparse.Namespace, settings: Settings):
+    """The topology with the server this worker serves; one not in topics.yaml is added
+    (from --tier/--model/--profile) and its assignment topic created if it is missing."""
+    import asyncio
+
+    from cdio_stream.errors import ConfigError
+    from cdio_stream.kafka.admin import create_topics
+    from cdio_stream.topology import ServerSpec
+
+    if args.server in topology.server_ids:
+        if args.tier or args.model or args.profile:
+            raise ConfigError(f"--tier/--model/--profile are for new servers; {args.server!r} is in topics.yaml")
+        return topology
+    if not args.tier:
+        raise ConfigError(f"server {args.server!r} is not in topics.yaml: give its --tier (edge or cloud)")
+    like = next(s for s in topology.servers if s.tier == args.tier)
+    spec = ServerSpec(args.server, args.tier, args.model or like.model, args.profile or like.device)
+    topology = topology.with_server(spec)
+    if settings.bootstrap:
+        asyncio.run(create_topics(settings.bootstrap, topology))  # existing topics are left alone
+    return topology
 
 
 def _batch(args: argparse.Namespace, size: int, ms: float) -> tuple[int, float]:

@@ -311,7 +311,10 @@ class FaultRunner:
             await asyncio.sleep(fault_at_s)
             t_fault = time.monotonic()
             notes.update(await loop.run_in_executor(self._thread, fault, self))
-        await publishing
+        stats = await publishing
+        # Frames the replay (the cameras) could not get onto the frames topic are not the
+        # pipeline's to lose, but a round that sent fewer frames tested less: say so.
+        notes["replay"] = {k: int(stats.total(k)) for k in ("sent", "delivered", "failed")}
         if bad_inputs:
             good = next(self.dataset.rglob(f"{sequences[0]}/*.jpg")).read_bytes()
             notes["bad_inputs"] = await send_bad_inputs(self.bootstrap, self.topology, sequences[0], good)

@@ -81,6 +81,14 @@ class LiveMetrics:
         self._t_last: float | None = None
         self.positions = InputPositions()  # results records these metrics include
 
+    def accepts(self, server_id: str) -> bool:
+        return self.servers is None or server_id in self.servers
+
+    def add_server(self, server_id: str) -> None:
+        """Accept results of a server that joined while running (it announced itself)."""
+        if self.servers is not None:
+            self.servers = self.servers | {server_id}
+
     def add_encoded(self, value: bytes | None) -> Result:
         result = decode_result(value)
         self.add(result)

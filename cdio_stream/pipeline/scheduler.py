@@ -47,6 +47,7 @@ from cdio_stream.messages import (
     Assignment,
     PolicyView,
     Result,
+    ServerAnnouncement,
     Task,
     assignment_route,
     decode_result,
@@ -54,10 +55,11 @@ from cdio_stream.messages import (
 )
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.positions import InputPositions
+from cdio_stream.pipeline.servers import SERVER_TIMEOUT_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
-from cdio_stream.topology import Topology
+from cdio_stream.topology import ServerSpec, Topology
 
 __all__ = ["SchedulerStage", "PendingTask", "SlotOutcome"]
 
@@ -97,6 +99,7 @@ class SchedulerStage:
         reference: ReferencePlan | None = None,
         shed: str = DEFAULT_SHED,
         clock: Callable[[], float] = time.time,
+        server_timeout_s: float = SERVER_TIMEOUT_S,
     ) -> None:
         unknown = set(policy.server_ids) - set(topology.server_ids)
         if unknown:
@@ -125,6 +128,11 @@ class SchedulerStage:
         self.dead_lettered = 0  # assigned tasks that ended as a dead letter of the inference stage
         # assignment topic -> its server, to tell which dead letters are of assignments
         self._topic_server = {topology.assignment_topic(s).name: s for s in topology.server_ids}
+        # Servers that join and leave (cdio_stream.pipeline.servers): last heartbeat per
+        # announced server; one silent for longer than server_timeout_s is unavailable.
+        self.server_timeout_s = server_timeout_s
+        self.heartbeats: dict[str, float] = {}
+        self.joined: list[str] = []  # servers added while running, not in topics.yaml
         self._service_s: dict[str, float] = {}  # smoothed inference time per server
         self._rate_bps: dict[str, float] = {}  # smoothed observed link rate per server
 
@@ -277,6 +285,36 @@ class SchedulerStage:
         self.decisions += n
         return n
 
+    # -------------------------------------------------------------- servers join and leave
+    def on_announcement(self, ann: ServerAnnouncement) -> bool:
+        """A server's heartbeat; returns True if it is a new server, added to the policy."""
+        added = False
+        if ann.server_id not in self.policy.index:
+            self.add_server(ServerSpec(ann.server_id, ann.tier, ann.model, ann.device))
+            added = True
+        else:
+            known = self.topology.server(ann.server_id)
+            if (known.tier, known.model, known.device) != (ann.tier, ann.model, ann.device):
+                raise MessageError(
+                    f"server {ann.server_id!r} announced tier/model/device {ann.tier}/{ann.model}/{ann.device}, "
+                    f"it is known as {known.tier}/{known.model}/{known.device}"
+                )
+        self.heartbeats[ann.server_id] = max(self.heartbeats.get(ann.server_id, 0.0), ann.heartbeat_at)
+        return added
+
+    def add_server(self, server: ServerSpec) -> None:
+        """Schedule one more server from now on: new arms in the policy, its assignment topic."""
+        topology = self.topology.with_server(server)  # validates the id and tier
+        policy = self.policy.with_server(server)
+        self.topology, self.policy = topology, policy
+        self._topic_server[topology.assignment_topic(server.id).name] = server.id
+        self.joined.append(server.id)
+
+    def available(self, server_id: str, now: float) -> bool:
+        """False for a server that announced itself and then went silent past the timeout."""
+        last = self.heartbeats.get(server_id)
+        return last is None or now - last <= self.server_timeout_s
+
     def system_state(self, now: float) -> SystemState:
         backlog: dict[str, int] = {sid: 0 for sid in self.policy.server_ids}
         for p in self.pending.values():
@@ -291,6 +329,7 @@ class SchedulerStage:
                     queue_length=backlog[sid],
                     queue_delay_s=None if service is None else backlog[sid] * service,
                     bandwidth_bps=self._rate_bps.get(sid),
+                    available=self.available(sid, now),
                 )
             )
         return SystemState(time=now, servers=tuple(servers))
@@ -439,6 +478,8 @@ class SchedulerStage:
             "recovered": self.recovered,
             "shed_tasks": self.shed_tasks,
             "dead_lettered": self.dead_lettered,
+            "joined": [[sid, *_spec_row(self.topology.server(sid))] for sid in self.joined],
+            "heartbeats": self.heartbeats,
             "pending": [
                 [tid, p.server_id, p.a_req, p.d_req, p.assigned_at, p.source]
                 for tid, p in self.pending.items()
@@ -460,6 +501,10 @@ class SchedulerStage:
         header, arrays = decode_state(data)
         if header.get("v") != SNAPSHOT_VERSION or not isinstance(header.get("policy"), dict):
             raise MessageError(f"scheduler snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
+        for sid, tier, model, device in header.get("joined", []):  # servers that had joined before
+            if sid not in self.policy.index:
+                self.add_server(ServerSpec(sid, tier, model, device))
+        self.heartbeats = {str(k): float(v) for k, v in header.get("heartbeats", {}).items()}
         n = len(POLICY_ARRAY_PREFIX)
         policy_arrays = {k[n:]: a for k, a in arrays.items() if k.startswith(POLICY_ARRAY_PREFIX)}
         meta = header["policy"]
@@ -517,7 +562,12 @@ class SchedulerStage:
             "recovered": self.recovered,
             "shed": self.shed_tasks,
             "dead_lettered": self.dead_lettered,
+            "joined": len(self.joined),
         }
+
+
+def _spec_row(server: ServerSpec) -> list[str]:
+    return [server.tier, server.model, server.device]
 
 
 def _first(item: tuple[int, Exception]) -> int:

@@ -222,6 +222,13 @@ class Policy(ABC):
         if ids:
             self._release(ids)
 
+    def with_server(self, server: ServerSpec) -> Policy:
+        """This policy with one more server (one that joined while running), keeping what
+        it learned about the others; the new server starts with fresh arms."""
+        if server.id in self.index:
+            raise ConfigError(f"server {server.id!r} is already scheduled by {self.name!r}")
+        return self._with_servers((*self.servers, server))
+
     def running_view(self) -> PolicyEstimates | None:
         """What the policy currently believes, for people watching it (the live dashboard);
         None for policies without learned estimates."""
@@ -274,6 +281,11 @@ class Policy(ABC):
     def _feedback(self, items: list[Feedback]) -> None:
         """Learn from outcomes; stateless policies ignore them."""
         return None
+
+    def _with_servers(self, servers: tuple[ServerSpec, ...]) -> Policy:
+        """A policy of the same kind and parameters on ``servers`` (the old ones first, in
+        their order); policies that learn carry their state over."""
+        return type(self)(servers, **self.params())
 
     def _release(self, task_ids: list[str]) -> None:
         """Drop what is kept about these decisions; policies that keep nothing ignore it."""

@@ -357,6 +357,32 @@ class CdcoPolicy(Policy):
                 old = self.bw_hat[j]
                 self.bw_hat[j] = fb.bandwidth_bps if old == 0 else old + w * (fb.bandwidth_bps - old)
 
+    def _with_servers(self, servers: tuple[ServerSpec, ...]) -> CdcoPolicy:
+        """Arms per (context, server) and per server are kept for the old servers; arms per
+        (context, model) follow the model by name; a new server or model starts unexplored."""
+        new = CdcoPolicy(servers, name=self.name, **self.params())
+        m_old, m_new, n_ctx = len(self.servers), len(servers), self.space.n_contexts
+        old_models = sorted({s.model for s in self.servers})
+        k_map = np.array([new._model_of[name] for name in old_models])  # old model index -> new
+        for arms_old, arms_new in ((self.success, new.success), (self.accuracy, new.accuracy)):
+            for attr in ("total", "n"):
+                src = getattr(arms_old, attr).reshape(n_ctx, self._n_models)
+                getattr(arms_new, attr).reshape(n_ctx, new._n_models)[:, k_map] = src
+        for attr in ("total", "n"):
+            src = getattr(self.cost, attr).reshape(n_ctx, m_old)
+            getattr(new.cost, attr).reshape(n_ctx, m_new)[:, :m_old] = src
+        new.delay.mass[:m_old] = self.delay.mass
+        new.delay.n[:m_old] = self.delay.n
+        for name in ("inf_hat", "inf_n", "bw_hat"):
+            getattr(new, name)[:m_old] = getattr(self, name)
+        new.ctx_seen[:] = self.ctx_seen
+        new.t, new.unmatched, new.cost_scale = self.t, self.unmatched, self.cost_scale
+        new.pending = dict(self.pending)  # server indexes of the old servers are unchanged
+        for arms in (new.success, new.accuracy, new.delay, new.cost):
+            arms.rebuild()
+        new._refresh()
+        return new
+
     def _release(self, task_ids: list[str]) -> None:
         for tid in task_ids:
             self.pending.pop(tid, None)

@@ -25,7 +25,7 @@ class TestShippedFile:
         assert t.frames.name == "cdio.frames"
         assert t.assignment_topic("edge-1").name == "cdio.assign.edge-1"
         names = [x.name for x in t.all_topics()]
-        assert len(names) == len(set(names)) == 9 + 5
+        assert len(names) == len(set(names)) == 10 + 5
         assert t.scheduler_state.config() == {"cleanup.policy": "compact"}
         assert t.sink_state.config() == {"cleanup.policy": "compact"}
         assert t.rpp_models.name == "cdio.rpp-models" and t.rpp_models.config() == {
@@ -33,6 +33,9 @@ class TestShippedFile:
         }
         assert t.policy_view.config() == {"cleanup.policy": "compact"}
         assert t.calibration.name == "cdio.calibration" and t.calibration.config() == {
+            "cleanup.policy": "compact"
+        }
+        assert t.server_registry.name == "cdio.servers" and t.server_registry.config() == {
             "cleanup.policy": "compact"
         }
 

@@ -86,6 +86,7 @@ class TestSchedulerStage:
             "recovered": 0,
             "shed": 0,
             "dead_lettered": 0,
+            "joined": 0,
         }
         state = stage.system_state(100.0)
         assert sum(s.queue_length for s in state.servers) == 5
