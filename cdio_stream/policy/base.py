@@ -284,8 +284,20 @@ class Policy(ABC):
 
     def _with_servers(self, servers: tuple[ServerSpec, ...]) -> Policy:
         """A policy of the same kind and parameters on ``servers`` (the old ones first, in
-        their order); policies that learn carry their state over."""
-        return type(self)(servers, **self.params())
+        their order); policies that learn carry their state over. A parameter given per
+        server id (``inference_s``, DAO's ``accuracy_prior``) gives a new server the value of
+        a server with its model and device."""
+        params = self.params()
+        old_ids = set(self.server_ids)
+        for key, value in params.items():
+            if isinstance(value, dict) and value and set(value) <= old_ids:
+                per_server = dict(value)
+                for s in servers:
+                    twin = next((o for o in self.servers if (o.model, o.device) == (s.model, s.device)), None)
+                    if s.id not in per_server and twin is not None and twin.id in per_server:
+                        per_server[s.id] = per_server[twin.id]
+                params[key] = per_server
+        return type(self)(servers, **params)
 
     def _release(self, task_ids: list[str]) -> None:
         """Drop what is kept about these decisions; policies that keep nothing ignore it."""

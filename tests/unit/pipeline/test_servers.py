@@ -137,3 +137,19 @@ def test_directory_keeps_the_latest_and_skips_bad_records():
         return await waiting, await d.wait_for("edge-7", 0.05), set(d.latest)
 
     assert asyncio.run(go()) == (True, False, {"edge-5", "edge-6"})
+
+
+@pytest.mark.parametrize(
+    "name", ["cdio", "cdco-only", "rpp-only", "dao", "sniper", "javp", "all-edge", "all-cloud", "random"]
+)
+def test_every_live_policy_takes_a_joining_server(topology, name):
+    from cdio_stream.calibration import default_calibration
+
+    policy = make_policy(name, list(topology.servers), calibration=default_calibration(), seed=0)
+    grown = policy.with_server(EDGE5)
+    assert grown.server_ids[-1] == "edge-5" and grown.name == policy.name
+    # per-server parameters: edge-5 gets those of a server with its model and device
+    for key in ("inference_s", "accuracy_prior"):
+        value = getattr(policy, key, None)
+        if value:
+            assert getattr(grown, key)["edge-5"] == value["edge-1"]
