@@ -129,7 +129,9 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
         launcher.stop("sink")  # SIGTERM: saves its totals
     finally:
         launcher.stop_all()
-    assert all(len(v) == 1 for v in served.values()), served  # one result per task
+    # One outcome per task: results of one server (a copy edge-5 published again after its
+    # kill -9, before its offsets were committed, is a redelivery the sink counts once).
+    assert all(len(set(v)) == 1 for v in served.values()), served
     dead = asyncio.run(
         KafkaStateStore(kafka_bootstrap, topology.tasks.name).read([topology.dead_letter.name])
     )
