@@ -63,6 +63,16 @@ class ReferencePlan:
         self.judge, self.sampler = judge, sampler
         self._model = {s.id: s.model for s in self.servers}
 
+    def add_server(self, server: ServerSpec) -> None:
+        """A server that joined the deployment: a shadow candidate if it runs another model
+        than the reference, and its tasks can be sampled from now on."""
+        if server.id in self._model:
+            return
+        self.servers += (server,)
+        self._model[server.id] = server.model
+        if server.model != self.reference.model:
+            self.others.append(server)
+
     def shadow_for(
         self, stream_id: str, context: str, server_id: str, load: Mapping[str, float], has_truth: bool = False
     ) -> str | None:

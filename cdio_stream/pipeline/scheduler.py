@@ -307,6 +307,8 @@ class SchedulerStage:
         topology = self.topology.with_server(server)  # validates the id and tier
         policy = self.policy.with_server(server)
         self.topology, self.policy = topology, policy
+        if self.reference is not None:  # its tasks can be reference-sampled, it can shadow
+            self.reference.add_server(server)
         self._topic_server[topology.assignment_topic(server.id).name] = server.id
         self.joined.append(server.id)
 

@@ -123,6 +123,18 @@ class TestSchedulerSampling:
             expected_tier = "edge" if a.server_id == "cloud" else "cloud"
             assert topology.server(a.shadow_server).tier == expected_tier
 
+    def test_a_joined_server_is_sampled_and_can_shadow(self, topology):
+        from cdio_stream.topology import ServerSpec
+
+        stage = self.stage(topology, rate=1.0)
+        edge = topology.server("edge-1")
+        joined = ServerSpec("edge-9", "edge", edge.model, edge.device)
+        stage.add_server(joined)
+        plan = stage.reference
+        assert plan.shadow_for("s0", "ctx", "edge-9", {}) == "cloud"  # its tasks are sampled
+        quiet = {s.id: 5.0 for s in topology.servers if s.tier == "edge"}
+        assert plan.shadow_for("s1", "ctx", "cloud", quiet) == "edge-9"  # the least-loaded shadow
+
     def test_judged_results_update_both_models_success_and_the_sampler_survives_a_snapshot(self, topology):
         stage = self.stage(topology, rate=1.0)
         a = stage.decide([task(1)])[0]
