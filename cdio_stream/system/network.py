@@ -24,9 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from cdio_stream.errors import ConfigError
+from cdio_stream.system.profiles import load_versioned_yaml
 from cdio_stream.topology import ServerSpec
 
 __all__ = [
@@ -69,14 +69,7 @@ _LINK_SOURCES = ("nominal_source", "fluctuation_source", "period_source", "laten
 def load_network(path: str | Path) -> NetworkProfile:
     """Read a network file (see ``network.yaml``); every number needs its source."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("version") != 1:
-        raise ConfigError(f"{path}: expected a mapping with version: 1")
+    doc = load_versioned_yaml(path)
     out = {}
     for key in ("wan", "lan"):
         body = doc.get(key)

@@ -167,8 +167,8 @@ def default_profiles() -> Profiles:
 
 
 def load_profiles(devices_file: str | Path, models_file: str | Path) -> Profiles:
-    dev_doc = _load_yaml(Path(devices_file))
-    mod_doc = _load_yaml(Path(models_file))
+    dev_doc = load_versioned_yaml(Path(devices_file))
+    mod_doc = load_versioned_yaml(Path(models_file))
     devices = {
         name: _device(name, body, devices_file) for name, body in _section(dev_doc, "devices", devices_file)
     }
@@ -268,7 +268,8 @@ def _section(doc: dict[str, Any], key: str, path: str | Path) -> list[tuple[str,
     return list(sec.items())
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def load_versioned_yaml(path: Path) -> dict[str, Any]:
+    """A profile file (devices, models, network): a YAML mapping with ``version: 1``."""
     try:
         doc = yaml.safe_load(path.read_text())
     except OSError as exc:
