@@ -403,8 +403,10 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
                     sched.positions.advance(msg.topic, msg.partition, msg.offset)
                     checkpoint.applied(stream, event)
 
-    @app.agent(results, name="rewards")
-    async def rewards(stream):
+    async def apply_each(stream, apply, on_error) -> None:
+        """Feed each record not yet in the snapshot to ``apply`` under the checkpoint lock,
+        then mark its position: the snapshot-and-ack discipline of the results and the dead
+        letters alike. A record ``apply`` rejects goes to ``on_error(event, exc)``."""
         await restored.wait()
         stream = stream.noack()
         async for event in stream.events():
@@ -412,11 +414,21 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
             async with checkpoint.lock:
                 if not sched.positions.included(msg.topic, msg.partition, msg.offset):
                     try:
-                        sched.on_result(msg.value)
+                        apply(msg)
                     except Exception as exc:
-                        await to_dead_letter(event, _reason(exc))
+                        await on_error(event, exc)
                     sched.positions.advance(msg.topic, msg.partition, msg.offset)
                 checkpoint.applied(stream, event)
+
+    async def result_rejected(event, exc) -> None:
+        await to_dead_letter(event, _reason(exc))
+
+    async def dead_letter_skipped(event, exc) -> None:  # never a dead letter of a dead letter
+        log.warning("scheduler skips dead letter offset=%s: %s", event.message.offset, _reason(exc))
+
+    @app.agent(results, name="rewards")
+    async def rewards(stream):
+        await apply_each(stream, lambda msg: sched.on_result(msg.value), result_rejected)
 
     # A task dead-lettered at its server gets no result: its dead letter ends it here, in
     # the same snapshot-and-ack discipline as the results (see SchedulerStage.on_dead_letter).
@@ -424,18 +436,7 @@ def _scheduler(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict
 
     @app.agent(dead_letters, name="failures")
     async def failures(stream):
-        await restored.wait()
-        stream = stream.noack()
-        async for event in stream.events():
-            msg = event.message
-            async with checkpoint.lock:
-                if not sched.positions.included(msg.topic, msg.partition, msg.offset):
-                    try:
-                        sched.on_dead_letter(msg.headers)
-                    except Exception as exc:  # never a dead letter of a dead letter: it is only logged
-                        log.warning("scheduler skips dead letter offset=%s: %s", msg.offset, _reason(exc))
-                    sched.positions.advance(msg.topic, msg.partition, msg.offset)
-                checkpoint.applied(stream, event)
+        await apply_each(stream, lambda msg: sched.on_dead_letter(msg.headers), dead_letter_skipped)
 
 
 def _publish_policy_view(app: faust.App, topology: Topology, parts: WorkerParts, raw: dict) -> None:
