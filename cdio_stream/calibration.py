@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.topology import ServerSpec
+from cdio_stream.topology import ServerSpec, Topology
 
 if TYPE_CHECKING:
     from cdio_stream.feedback.judge import ReferenceJudge
@@ -48,10 +48,12 @@ __all__ = [
     "card_of",
     "default_calibration",
     "deployed_accuracy_range",
+    "deployed_reference_judge",
     "distribution",
     "load_calibration",
     "per_frame_map50",
     "reference_judge",
+    "reference_server_of",
 ]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
@@ -454,6 +456,27 @@ def reference_judge(name: str, weights: Path | None) -> ReferenceJudge:
 
     stats = per_frame_map50(name, weights)
     return ReferenceJudge(name, (tuple(float(q) for q in stats["quantiles"]),))
+
+
+def reference_server_of(topology: Topology, reference_server: str | None) -> str:
+    """The server whose model is the reference: as given, else the first cloud server."""
+    if reference_server is None:
+        reference_server = next((s.id for s in topology.servers if s.tier == "cloud"), None)
+    if reference_server not in topology.server_ids:
+        raise ConfigError(f"reference server {reference_server!r} is not a server in topics.yaml")
+    return reference_server
+
+
+def deployed_reference_judge(
+    topology: Topology, reference_server: str | None, models_file: Path | None = None
+) -> ReferenceJudge:
+    """:func:`reference_judge` of the deployment's reference server's model, from its
+    registry card (the scheduler plans shadow runs with it, inference workers judge)."""
+    from cdio_stream.inference.registry import default_registry, load_registry
+
+    registry = load_registry(models_file) if models_file else default_registry()
+    server = topology.server(reference_server_of(topology, reference_server))
+    return reference_judge(server.model, registry.spec(server.model).weights)
 
 
 def auto_accuracy_range(edge: dict[str, Any], cloud: dict[str, Any]) -> tuple[float, float]:

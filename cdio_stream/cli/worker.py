@@ -131,6 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from agents.app import WorkerParts, create_app
     from cdio_stream.errors import ConfigError
+    from cdio_stream.kafka.calibration_topic import resolve_calibration
     from cdio_stream.pipeline import workers
     from cdio_stream.pipeline.launcher import READY_MARKER
 
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         parts.trainer = workers.build_trainer(settings, topology, opts)
         parts.model_feed = workers.build_model_feed(settings, topology)
     elif args.role == "scheduler":
-        calibration = workers.resolve_calibration(settings, topology, args.calibration)
+        calibration = resolve_calibration(settings, topology, args.calibration)
         parts.scheduler, parts.state_store = workers.build_scheduler(
             settings,
             topology,

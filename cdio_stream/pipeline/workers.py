@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdio_stream.errors import ConfigError
+from cdio_stream.rpp.shipped import checkpoint_or_shipped
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
 
@@ -20,14 +21,12 @@ if TYPE_CHECKING:
     from cdio_stream.calibration import Calibration
 
 __all__ = [
-    "DEFAULT_RPP_CHECKPOINT",
     "InferenceOptions",
     "TrainerOptions",
     "build_preprocessor",
     "build_model_feed",
     "build_trainer",
     "build_scheduler",
-    "resolve_calibration",
     "build_inference",
     "build_metrics",
     "build_dashboard",
@@ -35,15 +34,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The LSTM shipped with the project (trained on a profiling trace of the shipped
-# detectors on synthetic data; cdio_stream/rpp/checkpoints/README.md and its JSON card).
-DEFAULT_RPP_CHECKPOINT = Path(__file__).resolve().parent.parent / "rpp" / "checkpoints" / "rpp-default.pt"
-
 
 def build_preprocessor(settings: Settings, topology: Topology, checkpoint: Path | None):
     from cdio_stream.pipeline.preprocess import Preprocessor, load_rpp
 
-    checkpoint = _checkpoint(checkpoint)
+    checkpoint = checkpoint_or_shipped(checkpoint)
     if checkpoint is not None:
         _torch_threads(settings)
     log.info(
@@ -79,7 +74,7 @@ def build_trainer(settings: Settings, topology: Topology, opts: TrainerOptions):
     from cdio_stream.rpp.online import OnlineConfig, OnlineTrainer
     from cdio_stream.rpp.predictor import PreferencePredictor
 
-    checkpoint = _checkpoint(opts.checkpoint)
+    checkpoint = checkpoint_or_shipped(opts.checkpoint)
     if checkpoint is None:
         raise ConfigError(
             "the trainer fine-tunes an LSTM: pass --rpp-checkpoint (no shipped checkpoint found)"
@@ -99,62 +94,6 @@ def build_trainer(settings: Settings, topology: Topology, opts: TrainerOptions):
     return TrainerStage(OnlineTrainer(PreferencePredictor.load(checkpoint), config))
 
 
-def _checkpoint(checkpoint: Path | None) -> Path | None:
-    """The given checkpoint (which must exist), else the shipped one if present."""
-    if checkpoint is None and DEFAULT_RPP_CHECKPOINT.is_file():
-        checkpoint = DEFAULT_RPP_CHECKPOINT
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise ConfigError(f"RPP checkpoint {checkpoint} does not exist")
-    return checkpoint
-
-
-def resolve_calibration(settings: Settings, topology: Topology, path: Path | None = None) -> Calibration:
-    """The scheduler's calibration: ``path`` if given, else the newest one on the
-    calibration topic (``cdio-stream calibrate``), else the one shipped with the package."""
-    from cdio_stream.calibration import default_calibration, load_calibration
-
-    if path is not None:
-        cal, where = load_calibration(path), f"file {path}"
-    else:
-        cal, where = None, ""
-        if settings.bootstrap:
-            import asyncio
-
-            from cdio_stream.kafka.calibration_topic import read_calibration
-
-            # A loop of its own, never made the current one: the Faust worker that starts
-            # next in this process finds the event loop state as it was.
-            loop = asyncio.new_event_loop()
-            try:
-                cal = loop.run_until_complete(read_calibration(settings.bootstrap, topology.calibration.name))
-            finally:
-                loop.close()
-            where = f"topic {topology.calibration.name}"
-        if cal is None:
-            cal, where = default_calibration(), "shipped default (cdio_stream/calibration.json)"
-    log.info("calibration from the %s: %s", where, cal.source or "(no source given)")
-    return cal
-
-
-def reference_server_of(topology: Topology, reference_server: str | None) -> str:
-    """The server whose model is the reference: as given, else the first cloud server."""
-    if reference_server is None:
-        reference_server = next((s.id for s in topology.servers if s.tier == "cloud"), None)
-    if reference_server not in topology.server_ids:
-        raise ConfigError(f"reference server {reference_server!r} is not a server in topics.yaml")
-    return reference_server
-
-
-def build_judge(topology: Topology, reference_server: str | None, models_file: Path | None = None):
-    """The reference model's judge, its prior from the model card (cdio_stream.calibration)."""
-    from cdio_stream.calibration import reference_judge
-    from cdio_stream.inference.registry import default_registry, load_registry
-
-    registry = load_registry(models_file) if models_file else default_registry()
-    server = topology.server(reference_server_of(topology, reference_server))
-    return reference_judge(server.model, registry.spec(server.model).weights)
-
-
 def build_scheduler(
     settings: Settings,
     topology: Topology,
@@ -169,7 +108,7 @@ def build_scheduler(
 ):
     """The scheduler stage and its state store; the policy takes what it needs from
     ``calibration`` (default: the one shipped with the package, :func:`default_calibration`)."""
-    from cdio_stream.calibration import default_calibration
+    from cdio_stream.calibration import default_calibration, deployed_reference_judge, reference_server_of
     from cdio_stream.feedback import ReferencePlan, ReferenceSampler
     from cdio_stream.kafka.state_store import KafkaStateStore
     from cdio_stream.pipeline.scheduler import SchedulerStage
@@ -180,7 +119,7 @@ def build_scheduler(
     store = KafkaStateStore(settings.bootstrap or "", topology.scheduler_state.name)
     reference = None
     if reference_rate > 0:
-        judge = build_judge(topology, reference_server, models_file)
+        judge = deployed_reference_judge(topology, reference_server, models_file)
         sampler = ReferenceSampler(reference_rate, seed=seed)
         reference = ReferencePlan(
             topology.servers, judge, sampler, reference_server_of(topology, reference_server)
@@ -203,6 +142,7 @@ class InferenceOptions:
 
 
 def build_inference(settings: Settings, topology: Topology, opts: InferenceOptions):
+    from cdio_stream.calibration import deployed_reference_judge
     from cdio_stream.inference.registry import default_registry, load_registry
     from cdio_stream.inference.runner import Detector
     from cdio_stream.pipeline.inference import InferenceStage
@@ -220,7 +160,7 @@ def build_inference(settings: Settings, topology: Topology, opts: InferenceOptio
 
         ground_truth = DetracDataset(opts.dataset)
     try:
-        judge = build_judge(topology, opts.reference_server, opts.models_file)
+        judge = deployed_reference_judge(topology, opts.reference_server, opts.models_file)
     except ConfigError as exc:  # this server can still serve; shadow runs sent here get dead-lettered
         log.warning("no reference judge, shadow runs cannot be judged here: %s", exc)
         judge = None

@@ -138,9 +138,9 @@ def lstm_preferences(
     frames: Sequence[TraceFrame], a_req: np.ndarray, d_req: np.ndarray, checkpoint: str | None = None
 ) -> np.ndarray:
     """P(compute) per frame from the RPP LSTM over each stream's history (frames in trace order)."""
-    from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
     from cdio_stream.rpp.features import pad_sequence
     from cdio_stream.rpp.predictor import PreferencePredictor
+    from cdio_stream.rpp.shipped import DEFAULT_RPP_CHECKPOINT
 
     predictor = PreferencePredictor.load(checkpoint or DEFAULT_RPP_CHECKPOINT)
     names = list(predictor.normaliser.names)

@@ -12,7 +12,7 @@ import yaml
 
 from cdio_stream.cli import main
 from cdio_stream.errors import ConfigError
-from cdio_stream.kafka.calibration_topic import CALIBRATION_KEY
+from cdio_stream.kafka.calibration_topic import CALIBRATION_KEY, resolve_calibration
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.pipeline import workers
 from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
@@ -46,7 +46,7 @@ def test_calibrate_publishes_nodes_merge_and_the_scheduler_reads_it(
     common = ["--topics", str(topics), "--topic-prefix", topology.prefix, "--bootstrap", kafka_bootstrap,
               "--cache-dir", str(tmp_path / "cache"), "--torch-threads", "2", "--offline"]  # fmt: skip
     settings = Settings(bootstrap=kafka_bootstrap, topics_file=topics, topic_prefix=topology.prefix)
-    assert workers.resolve_calibration(settings, topology).complexity_edges == (
+    assert resolve_calibration(settings, topology).complexity_edges == (
         0.0033,
         0.0043,
         0.0075,
@@ -56,7 +56,7 @@ def test_calibrate_publishes_nodes_merge_and_the_scheduler_reads_it(
     for server in ("edge-1", "cloud"):
         argv = [*common, "calibrate", str(detrac_sample), "--models", str(registry), "--server", server]
         assert main(argv) == 0
-    cal = workers.resolve_calibration(settings, topology)
+    cal = resolve_calibration(settings, topology)
     assert set(cal.servers) == {"edge-1", "cloud"} and set(cal.models) == {"tiny-edge", "tiny-cloud"}
     assert cal.complexity_frames > 0 and cal.complexity_edges != (0.0033, 0.0043, 0.0075)
     stage, _ = workers.build_scheduler(settings, topology, "sniper", reference_rate=0.0, calibration=cal)
@@ -85,4 +85,4 @@ def test_calibrate_publishes_nodes_merge_and_the_scheduler_reads_it(
     with pytest.raises(
         ConfigError, match=f"calibration topic {topology.calibration.name}: version 7 is not 1"
     ):
-        workers.resolve_calibration(settings, topology)
+        resolve_calibration(settings, topology)

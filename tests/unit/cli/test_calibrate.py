@@ -11,6 +11,7 @@ import yaml
 
 from cdio_stream.calibration import load_calibration
 from cdio_stream.cli import main
+from cdio_stream.kafka.calibration_topic import resolve_calibration
 from cdio_stream.pipeline import workers
 from cdio_stream.settings import Settings
 from cdio_stream.system.network import make_links
@@ -78,7 +79,7 @@ class TestCalibrate:
         topics = deployment[0]
         settings = Settings(topics_file=topics)
         topology = settings.topology()
-        cal = workers.resolve_calibration(settings, topology, out)
+        cal = resolve_calibration(settings, topology, out)
         assert cal == load_calibration(out)
         dao, _ = workers.build_scheduler(settings, topology, "dao", reference_rate=0.0, calibration=cal)
         assert dao.policy.params()["inference_s"] == {s.id: cal.inference_s(s) for s in topology.servers}
@@ -88,7 +89,7 @@ class TestCalibrate:
 
     def test_without_a_file_or_broker_the_shipped_default(self, deployment):
         settings = Settings(topics_file=deployment[0])
-        cal = workers.resolve_calibration(settings, settings.topology(), None)
+        cal = resolve_calibration(settings, settings.topology(), None)
         assert cal.complexity_edges == (0.0033, 0.0043, 0.0075)
 
 

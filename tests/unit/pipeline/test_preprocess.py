@@ -143,7 +143,7 @@ class TestMicroBatch:
 
     @pytest.fixture(params=["rule", "lstm"])
     def make(self, request):
-        from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
+        from cdio_stream.rpp.shipped import DEFAULT_RPP_CHECKPOINT
 
         checkpoint = DEFAULT_RPP_CHECKPOINT if request.param == "lstm" else None
         return lambda: Preprocessor(load_rpp(checkpoint), 4_000_000, clock=lambda: 5.0)

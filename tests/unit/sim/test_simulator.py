@@ -275,8 +275,8 @@ class TestFeedbackModes:
 
 class TestLstmPreference:
     def test_the_lstm_runs_on_live_scale_features_of_the_trace(self):
-        from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
         from cdio_stream.rpp.predictor import PreferencePredictor
+        from cdio_stream.rpp.shipped import DEFAULT_RPP_CHECKPOINT
         from cdio_stream.sim import WorkloadConfig
         from cdio_stream.sim.workload import live_scale_features
 
