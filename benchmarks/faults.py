@@ -32,6 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cdio_stream.cli.deployment import pipeline_workers  # noqa: E402
 from cdio_stream.data.synth import SynthConfig, generate_dataset  # noqa: E402
 from cdio_stream.kafka.admin import create_topics  # noqa: E402
 from cdio_stream.kafka.broker import LocalKafkaBroker  # noqa: E402
@@ -39,7 +40,6 @@ from cdio_stream.kafka.state_store import KafkaStateStore  # noqa: E402
 from cdio_stream.pipeline import faults  # noqa: E402
 from cdio_stream.pipeline.launcher import Launcher  # noqa: E402
 from cdio_stream.pipeline.metrics import LiveMetrics  # noqa: E402
-from cdio_stream.pipeline.run import pipeline_workers  # noqa: E402
 from cdio_stream.policy.codec import decode_state  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 from cdio_stream.topology import load_topology  # noqa: E402

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
+from cdio_stream.cli.deployment import pipeline_workers  # noqa: E402
 from cdio_stream.data.replay import create_frame_producer  # noqa: E402
 from cdio_stream.formatting import fmt  # noqa: E402
 from cdio_stream.kafka.admin import create_topics  # noqa: E402
@@ -56,7 +57,6 @@ from cdio_stream.kafka.connect import start_client  # noqa: E402
 from cdio_stream.messages import Frame, FrameMeta, decode_result, encode_frame, encode_result  # noqa: E402
 from cdio_stream.pipeline.launcher import Launcher  # noqa: E402
 from cdio_stream.pipeline.metrics import LiveMetrics  # noqa: E402
-from cdio_stream.pipeline.run import pipeline_workers  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 from cdio_stream.topology import TopicSpec, Topology  # noqa: E402
 
@@ -248,16 +248,21 @@ def stage_code(settings: Settings, topology: Topology, messages: list[Message], 
     in batches / slots of ``slot_size`` (the workers' default batch and slot sizes)."""
     import torch
 
+    from agents.inference import Inference, InferenceOptions
+    from agents.preprocess import Preprocess, PreprocessOptions
+    from agents.scheduler import SchedulerOptions, scheduler_stage
     from cdio_stream.messages import encode_assignment, encode_task
-    from cdio_stream.pipeline import workers
 
     torch.set_num_threads(1)  # as each worker runs (the demo's --worker-threads 1)
-    pre = workers.build_preprocessor(settings, topology, None)
-    sched, _ = workers.build_scheduler(settings, topology, "cdio", reference_rate=0.0)
-    infer = {
-        sid: workers.build_inference(settings, topology, workers.InferenceOptions(server_id=sid))
-        for sid in topology.server_ids
-    }
+    pre_role = Preprocess(PreprocessOptions())
+    pre_role.build(settings, topology)
+    pre = pre_role.preprocessor
+    sched = scheduler_stage(topology, SchedulerOptions(policy="cdio", reference_rate=0.0))
+    infer = {}
+    for sid in topology.server_ids:
+        role = Inference(InferenceOptions(sid))
+        role.build(settings, topology)
+        infer[sid] = role.stage
     cpu = {"preprocess": 0.0, "scheduler": 0.0, "inference": 0.0}
     clock = time.process_time
     for i in range(0, len(messages), slot_size):

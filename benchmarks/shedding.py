@@ -32,11 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cdio_stream.cli.deployment import pipeline_workers  # noqa: E402
 from cdio_stream.data.synth import SynthConfig, write_video  # noqa: E402
 from cdio_stream.kafka.admin import create_topics  # noqa: E402
 from cdio_stream.kafka.broker import LocalKafkaBroker  # noqa: E402
 from cdio_stream.pipeline.launcher import Launcher  # noqa: E402
-from cdio_stream.pipeline.run import ResultCollector, pipeline_workers  # noqa: E402
+from cdio_stream.pipeline.run import ResultCollector  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 
 FPS = 30.0

@@ -84,10 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.sink import SinkOptions
+    from cdio_stream.cli.deployment import pipeline_workers
     from cdio_stream.kafka.admin import create_topics
     from cdio_stream.kafka.broker import LocalKafkaBroker
     from cdio_stream.pipeline.launcher import Launcher
-    from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+    from cdio_stream.pipeline.run import ResultCollector
 
     if args.dataset is not None:  # before any broker or worker starts: fail in seconds
         from cdio_stream.data.detrac import DetracDataset
@@ -120,14 +122,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         logs = args.logs or settings.cache_dir / "demo-logs" / run_id
         launcher = Launcher(replace(settings, torch_threads=args.worker_threads), logs)
         stack.callback(launcher.stop_all)
-        sink_args = ("--dashboard-port", str(args.dashboard_port)) if args.dashboard else ()
         specs = pipeline_workers(
             topology,
             policy=args.policy,
             dataset=dataset,
             bandwidth=args.bandwidth,
             seed=args.seed,
-            sink_args=sink_args,
+            sink=SinkOptions(dashboard_port=args.dashboard_port if args.dashboard else None),
             shed=args.shed,
             inference_batch=args.inference_batch,
             inference_batch_ms=args.inference_batch_ms,

@@ -37,7 +37,7 @@ from cdio_stream.data.replay import ReplayConfig, create_frame_producer, plan_st
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.messages import META_HEADER
 from cdio_stream.pipeline.dead_letter import read_dead_letter
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher, LaunchSpec
 from cdio_stream.topology import Topology
 
 __all__ = [
@@ -245,7 +245,7 @@ class FaultRunner:
     bootstrap: str
     topology: Topology
     launcher: Launcher
-    specs: list[WorkerSpec]
+    specs: list[LaunchSpec]
     dataset: Path
     broker: Any = None  # a LocalKafkaBroker this run owns (broker faults need one)
     fps: float = 4.0

@@ -1,9 +1,12 @@
 """Start and stop pipeline worker processes (the demo and the integration tests use it).
 
-Each worker is ``python -m cdio_stream.cli worker ROLE ...`` in its own process, with
-the broker, topic prefix and cache passed through ``CDIO_*`` environment variables and
-its output in a log file. ``check()`` raises as soon as a worker died; ``stop()`` sends
-SIGTERM (Faust shuts down cleanly: the scheduler saves its state), then SIGKILL.
+Each worker is ``python -m cdio_stream.cli ARGS`` in its own process, with the broker,
+topic prefix and cache passed through ``CDIO_*`` environment variables and its output in
+a log file. What to start comes as a :class:`LaunchSpec`, a name and the arguments: for
+pipeline workers, :class:`cdio_stream.cli.deployment.WorkerSpec` (a role's typed options,
+turned into ``worker ROLE --flag ...`` by the command line, which owns the flags).
+``check()`` raises as soon as a worker died; ``stop()`` sends SIGTERM (Faust shuts down
+cleanly: the scheduler saves its state), then SIGKILL.
 """
 
 from __future__ import annotations
@@ -14,29 +17,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cdio_stream.errors import CdioError
 from cdio_stream.settings import Settings
 
-__all__ = ["WorkerSpec", "WorkerProcess", "Launcher", "READY_MARKER", "DASHBOARD_MARKER"]
+__all__ = ["LaunchSpec", "WorkerProcess", "Launcher", "READY_MARKER", "DASHBOARD_MARKER"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    role: str
-    args: tuple[str, ...] = ()  # extra `cdio-stream worker` flags, e.g. ("--server", "edge-1")
-    replica: int = 1  # the n-th worker of the same role (and server): they share its consumer group
+class LaunchSpec(Protocol):
+    """One process to start: ``cdio-stream`` arguments under a name unique among the
+    launcher's workers (its log file is ``<name>.log``)."""
 
     @property
-    def name(self) -> str:
-        name = self.role
-        if self.role == "inference" and "--server" in self.args:
-            name = f"inference-{self.args[self.args.index('--server') + 1]}"
-        return name if self.replica == 1 else f"{name}-{self.replica}"
+    def name(self) -> str: ...
+
+    @property
+    def argv(self) -> Sequence[str]: ...
 
 
 # What `cdio-stream worker` prints once its Faust worker has started consuming.
@@ -47,7 +49,7 @@ DASHBOARD_MARKER = "dashboard at "
 
 @dataclass
 class WorkerProcess:
-    spec: WorkerSpec
+    spec: LaunchSpec
     proc: subprocess.Popen
     log_path: Path
     log_start: int = 0  # where this run's output begins in the (appended) log file
@@ -99,7 +101,7 @@ class Launcher:
             env["CDIO_TOPIC_PREFIX"] = s.topic_prefix
         return env
 
-    def start(self, spec: WorkerSpec) -> WorkerProcess:
+    def start(self, spec: LaunchSpec) -> WorkerProcess:
         if spec.name in self.workers and self.workers[spec.name].proc.poll() is None:
             raise CdioError(f"worker {spec.name} is already running")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,7 @@ class Launcher:
         log_start = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cdio_stream.cli", "worker", spec.role, *spec.args],
+                [sys.executable, "-m", "cdio_stream.cli", *spec.argv],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,9 +1,8 @@
-"""Run the whole pipeline: workers, frames in, results out (the demo and the tests).
+"""Run the whole pipeline: results out (the demo, the tests and the benchmarks).
 
-:func:`pipeline_workers` lists the worker processes of a deployment (preprocess,
-scheduler, one inference worker per server, sink). :class:`ResultCollector` reads the
-results and dead-letter topics back until every frame is accounted for: each frame
-sent ends as exactly one result or one dead-letter record.
+:class:`ResultCollector` reads the results and dead-letter topics back until every frame
+is accounted for: each frame sent ends as exactly one result or one dead-letter record.
+(The worker processes of a deployment are :func:`cdio_stream.cli.deployment.pipeline_workers`.)
 """
 
 from __future__ import annotations
@@ -11,65 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
 from cdio_stream.errors import CdioError
 from cdio_stream.messages import Result
 from cdio_stream.pipeline.dead_letter import DeadLetter, read_dead_letter
-from cdio_stream.pipeline.launcher import WorkerSpec
 from cdio_stream.pipeline.metrics import LiveMetrics
 from cdio_stream.topology import Topology
 
-__all__ = ["pipeline_workers", "ResultCollector"]
-
-
-def pipeline_workers(
-    topology: Topology,
-    *,
-    policy: str = "cdio",
-    dataset: Path | None = None,
-    bandwidth: str = "stable",
-    seed: int = 0,
-    rpp_checkpoint: Path | None = None,
-    sink_args: tuple[str, ...] = (),
-    reference_rate: float | None = None,
-    preprocess_workers: int = 1,
-    shed: str | None = None,
-    inference_batch: int | None = None,
-    inference_batch_ms: float | None = None,
-    calibration: Path | None = None,
-) -> list[WorkerSpec]:
-    """Every worker of a deployment of ``topology``, as `cdio-stream worker` argument lists;
-    ``sink_args`` are extra sink flags (e.g. ``--dashboard-port 0``); ``preprocess_workers``
-    preprocess workers split the frames partitions (one consumer group); ``shed`` goes to
-    the scheduler and the inference workers, ``inference_batch(_ms)`` to the inference
-    workers (None: the workers' defaults)."""
-    pre = ("--rpp-checkpoint", str(rpp_checkpoint)) if rpp_checkpoint else ()
-    sched = ("--policy", policy, "--seed", str(seed))
-    if reference_rate is not None:
-        sched += ("--reference-rate", str(reference_rate))
-    shedding = () if shed is None else ("--shed", shed)
-    sched += shedding
-    if calibration is not None:  # else the scheduler reads the calibration topic / shipped file
-        sched += ("--calibration", str(calibration))
-    specs = [
-        *(WorkerSpec("preprocess", pre, replica=n) for n in range(1, preprocess_workers + 1)),
-        WorkerSpec("scheduler", sched),
-        WorkerSpec("sink", tuple(sink_args)),
-    ]
-    for sid in topology.server_ids:
-        args = ["--server", sid, "--bandwidth", bandwidth, "--seed", str(seed)]
-        if dataset is not None:
-            args += ["--dataset", str(dataset)]
-        args += shedding
-        if inference_batch is not None:
-            args += ["--batch-size", str(inference_batch)]
-        if inference_batch_ms is not None:
-            args += ["--batch-ms", str(inference_batch_ms)]
-        specs.append(WorkerSpec("inference", tuple(args)))
-    return specs
+__all__ = ["ResultCollector"]
 
 
 @dataclass

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agents.scheduler import SchedulerOptions, scheduler_stage
 from cdio_stream.cli import main
+from cdio_stream.cli.deployment import WorkerSpec
 from cdio_stream.errors import ConfigError
 from cdio_stream.kafka.calibration_topic import CALIBRATION_KEY, resolve_calibration
 from cdio_stream.kafka.state_store import KafkaStateStore
-from cdio_stream.pipeline import workers
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -59,13 +60,13 @@ def test_calibrate_publishes_nodes_merge_and_the_scheduler_reads_it(
     cal = resolve_calibration(settings, topology)
     assert set(cal.servers) == {"edge-1", "cloud"} and set(cal.models) == {"tiny-edge", "tiny-cloud"}
     assert cal.complexity_frames > 0 and cal.complexity_edges != (0.0033, 0.0043, 0.0075)
-    stage, _ = workers.build_scheduler(settings, topology, "sniper", reference_rate=0.0, calibration=cal)
+    stage = scheduler_stage(topology, SchedulerOptions(policy="sniper", reference_rate=0.0), cal)
     assert stage.policy.params()["inference_s"] == {s.id: cal.inference_s(s) for s in topology.servers}
     assert all(v > 0 for v in stage.policy.params()["inference_s"].values())
 
     # The scheduler worker reads the topic before its Faust worker starts, and still starts.
     launcher = Launcher(replace(settings, cache_dir=tmp_path / "cache", offline=True), tmp_path / "logs")
-    worker = launcher.start(WorkerSpec("scheduler", ("--policy", "sniper", "--reference-rate", "0")))
+    worker = launcher.start(WorkerSpec(SchedulerOptions(policy="sniper", reference_rate=0.0)))
     try:
         launcher.wait_ready(timeout_s=240)
         assert f"calibration from the topic {topology.calibration.name}" in worker.log_text()

@@ -26,6 +26,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
+from agents.sink import SinkOptions
+from cdio_stream.cli.deployment import WorkerSpec, pipeline_workers
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.messages import (
     Costs,
@@ -42,8 +44,8 @@ from cdio_stream.messages import (
     encode_result,
 )
 from cdio_stream.pipeline.dead_letter import dead_letter
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
-from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+from cdio_stream.pipeline.launcher import Launcher
+from cdio_stream.pipeline.run import ResultCollector
 from tests.integration.chromium import Chromium, find_chromium
 from tests.integration.test_pipeline import publish, small_pipeline, synth
 
@@ -103,7 +105,7 @@ class TestSinkDashboard:
         run_settings = replace(settings, bootstrap=kafka_bootstrap, topic_prefix=topology.prefix)
         launcher = Launcher(run_settings, tmp_path / "logs")
         try:
-            launcher.start(WorkerSpec("sink", ("--dashboard-port", "0")))
+            launcher.start(WorkerSpec(SinkOptions(dashboard_port=0)))
             launcher.wait_ready(timeout_s=120)
             base = wait_for_url(launcher)
             assert snapshot(base)["run"]["tasks"] == 0
@@ -191,7 +193,7 @@ class TestSinkDashboard:
             asyncio.run(publish_policy_view(kafka_bootstrap, topology))
             wait_until("the policy view", lambda: snapshot(base)["policy"], check=launcher.check)
             assert launcher.stop("sink") == 0
-            launcher.start(WorkerSpec("sink", ("--dashboard-port", "0")))
+            launcher.start(WorkerSpec(SinkOptions(dashboard_port=0)))
             launcher.wait_ready(timeout_s=120)
             base = wait_for_url(launcher)
             again = wait_until(
@@ -281,7 +283,7 @@ class TestDashboardInBrowser:
         specs = pipeline_workers(
             topology,
             dataset=dataset,
-            sink_args=("--dashboard-port", "0", "--metrics-port", str(metrics_port)),
+            sink=SinkOptions(dashboard_port=0, metrics_port=metrics_port),
         )
         try:
             for spec in specs:

@@ -16,11 +16,14 @@ import cv2
 import numpy as np
 import pytest
 
+from agents.inference import InferenceOptions
+from agents.scheduler import SchedulerOptions
+from cdio_stream.cli.deployment import WorkerSpec
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.messages import Frame, FrameMeta, Task, TaskFeatures, encode_task
 from cdio_stream.pipeline.dead_letter import read_dead_letter
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher
 from tests.integration.test_pipeline import small_pipeline, snapshot_header
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -63,15 +66,11 @@ def test_inference_dead_letter_ends_the_task_in_the_scheduler(
     tasks = [_task(1, good), _task(2, truncated), _task(3, good)]
     launcher = Launcher(run_settings, tmp_path / "logs")
     # No reference sampling: a sampled task would also need the cloud worker.
-    scheduler = WorkerSpec(
-        "scheduler", ("--policy", "all-edge", "--reference-rate", "0", "--snapshot-s", "1")
-    )
+    scheduler = WorkerSpec(SchedulerOptions(policy="all-edge", reference_rate=0.0, snapshot_s=1.0))
     try:
         launcher.start(scheduler)
         # Batches of up to 4: the truncated task fails inside a detector batch, alone.
-        launcher.start(
-            WorkerSpec("inference", ("--server", "edge-1", "--batch-size", "4", "--batch-ms", "200"))
-        )
+        launcher.start(WorkerSpec(InferenceOptions("edge-1", batch_size=4, batch_ms=200.0)))
         launcher.wait_ready(timeout_s=240)
         asyncio.run(_publish(kafka_bootstrap, topology, tasks))
         deadline = time.monotonic() + 120

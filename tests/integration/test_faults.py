@@ -14,12 +14,13 @@ from dataclasses import replace
 
 import pytest
 
+from agents.preprocess import PreprocessOptions
+from cdio_stream.cli.deployment import WorkerSpec, pipeline_workers
 from cdio_stream.data.synth import SynthConfig, generate_dataset
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.pipeline import faults
 from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.metrics import LiveMetrics
-from cdio_stream.pipeline.run import pipeline_workers
 from cdio_stream.policy.codec import decode_state
 from tests.integration.test_pipeline import small_pipeline, small_topics_file
 
@@ -39,7 +40,8 @@ def test_kill_scheduler_then_every_worker(tmp_path, kafka_bootstrap, settings, t
     # learn what it assigned from the assignment topics alone. The successor snapshots
     # every 2 s, so the kill-all round restores from a snapshot.
     unsaved = [
-        replace(s, args=(*s.args, "--snapshot-s", "600")) if s.role == "scheduler" else s for s in specs
+        replace(s, options=replace(s.options, snapshot_s=600.0)) if s.role == "scheduler" else s
+        for s in specs
     ]
     runner = faults.FaultRunner(kafka_bootstrap, topology, launcher, unsaved, dataset, fps=4.0, settle_s=3.0)
 
@@ -94,7 +96,6 @@ def test_a_dead_letter_that_cannot_be_written_stops_the_worker_unacked(
     from cdio_stream.data.replay import create_frame_producer
     from cdio_stream.kafka.admin import topic_configs
     from cdio_stream.messages import Frame, FrameMeta, encode_frame
-    from cdio_stream.pipeline.launcher import WorkerSpec
 
     topics_file = small_topics_file(tmp_path)
     topology = topology_factory(topics_file, create=False)
@@ -135,7 +136,7 @@ def test_a_dead_letter_that_cannot_be_written_stops_the_worker_unacked(
         torch_threads=1,
     )
     launcher = Launcher(run_settings, tmp_path / "logs")
-    wp = launcher.start(WorkerSpec("preprocess"))
+    wp = launcher.start(WorkerSpec(PreprocessOptions()))
     try:
         code = wp.proc.wait(timeout=240)
     finally:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 
+from cdio_stream.cli.deployment import pipeline_workers
 from cdio_stream.data.detrac import DetracDataset
 from cdio_stream.data.replay import ReplayConfig, create_frame_producer, plan_streams, replay
 from cdio_stream.data.synth import SynthConfig, generate_dataset
@@ -23,7 +24,7 @@ from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.messages import Costs, Frame, FrameMeta, Result, Timings, encode_frame, encode_result
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.launcher import Launcher
-from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+from cdio_stream.pipeline.run import ResultCollector
 from cdio_stream.pipeline.scheduler import POLICY_ARRAY_PREFIX
 from cdio_stream.policy.base import Policy
 from cdio_stream.policy.codec import decode_state

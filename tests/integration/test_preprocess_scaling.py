@@ -18,10 +18,11 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 
+from cdio_stream.cli.deployment import pipeline_workers
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.messages import Frame, FrameMeta, decode_result, encode_frame
 from cdio_stream.pipeline.launcher import Launcher
-from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+from cdio_stream.pipeline.run import ResultCollector
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -23,19 +23,21 @@ from pathlib import Path
 
 import pytest
 
+from agents.trainer import TrainerOptions
+from cdio_stream.cli.deployment import WorkerSpec, pipeline_workers
 from cdio_stream.data.detrac import DetracDataset
 from cdio_stream.data.replay import ReplayConfig, plan_streams, replay
 from cdio_stream.data.requirements import RequirementSampler
 from cdio_stream.messages import decode_rpp_model, decode_task
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
-from cdio_stream.pipeline.run import ResultCollector, pipeline_workers
+from cdio_stream.pipeline.launcher import Launcher
+from cdio_stream.pipeline.run import ResultCollector
 from tests.integration.test_pipeline import small_pipeline, synth, wait_for_feedbacks
 from tests.integration.test_rpp_online import read_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 REQUIREMENTS = RequirementSampler(accuracy_range=(25.0, 35.0), delay_range=(20.0, 30.0), seed=3)
-TRAINER_ARGS = ("--retrain-every", "8", "--min-labels", "8", "--window", "200", "--epochs", "8")
+TRAINER = TrainerOptions(retrain_every=8, min_labels=8, window=200, epochs=8)
 
 
 async def publish(bootstrap, topology, dataset: Path, sequences: list[str]) -> int:
@@ -57,7 +59,7 @@ class TestReferenceFeedback:
         # No --dataset for the inference workers: no ground truth anywhere in the pipeline.
         specs = [
             *pipeline_workers(topology, dataset=None, reference_rate=0.5),
-            WorkerSpec("trainer", TRAINER_ARGS),
+            WorkerSpec(TRAINER),
         ]
         try:
             for spec in specs:

@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from agents.preprocess import PreprocessOptions
+from agents.trainer import TrainerOptions
+from cdio_stream.cli.deployment import WorkerSpec
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.messages import (
     Costs,
@@ -36,7 +39,7 @@ from cdio_stream.messages import (
     encode_frame,
     encode_result,
 )
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.rpp.predictor import PreferencePredictor
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -127,19 +130,10 @@ class TestOnlineRpp:
             settings, bootstrap=kafka_bootstrap, topic_prefix=topology.prefix, torch_threads=1
         )
         launcher = Launcher(run_settings, tmp_path / "logs")
-        trainer_args = (
-            "--retrain-every",
-            "60",
-            "--min-labels",
-            "60",
-            "--window",
-            "200",
-            "--epochs",
-            "8",
-        )  # one retrain
+        trainer = TrainerOptions(retrain_every=60, min_labels=60, window=200, epochs=8)  # one retrain
         try:
-            pre = launcher.start(WorkerSpec("preprocess"))
-            launcher.start(WorkerSpec("trainer", trainer_args))
+            pre = launcher.start(WorkerSpec(PreprocessOptions()))
+            launcher.start(WorkerSpec(trainer))
             launcher.wait_ready(timeout_s=240)
 
             # Round 1: 2 streams x 60 frames, tagged by the shipped model (version 0).

@@ -19,18 +19,22 @@ import numpy as np
 import orjson
 import pytest
 
+from agents.inference import InferenceOptions
+from agents.scheduler import SchedulerOptions
+from agents.sink import SinkOptions
+from cdio_stream.cli.deployment import WorkerSpec
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.kafka.state_store import KafkaStateStore
 from cdio_stream.messages import Frame, FrameMeta, Task, TaskFeatures, encode_task
 from cdio_stream.pipeline.dead_letter import read_dead_letter
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.metrics import LiveMetrics
 from cdio_stream.pipeline.servers import SERVER_TIMEOUT_S
 from tests.integration.test_pipeline import small_pipeline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-EDGE5 = WorkerSpec("inference", ("--server", "edge-5", "--tier", "edge"))
+EDGE5 = WorkerSpec(InferenceOptions("edge-5", tier="edge"))
 
 
 def _tasks(first: int, n: int, jpeg: bytes) -> list[Task]:
@@ -95,12 +99,12 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
     rng = np.random.default_rng(0)
     jpeg = cv2.imencode(".jpg", rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))[1].tobytes()
     launcher = Launcher(run_settings, tmp_path / "logs")
-    sched = ("--policy", "all-edge", "--reference-rate", "0", "--snapshot-s", "1")
+    sched = SchedulerOptions(policy="all-edge", reference_rate=0.0, snapshot_s=1.0)
     try:
         for spec in (
-            WorkerSpec("scheduler", sched),
-            WorkerSpec("inference", ("--server", "edge-1")),
-            WorkerSpec("sink"),
+            WorkerSpec(sched),
+            WorkerSpec(InferenceOptions("edge-1")),
+            WorkerSpec(SinkOptions()),
         ):
             launcher.start(spec)
         launcher.wait_ready(timeout_s=240)

@@ -22,9 +22,12 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from agents.inference import InferenceOptions
+from agents.scheduler import SchedulerOptions
+from cdio_stream.cli.deployment import WorkerSpec
 from cdio_stream.data.replay import create_frame_producer
 from cdio_stream.messages import Frame, FrameMeta, Task, TaskFeatures, encode_task
-from cdio_stream.pipeline.launcher import Launcher, WorkerSpec
+from cdio_stream.pipeline.launcher import Launcher
 from cdio_stream.pipeline.run import ResultCollector
 from tests.integration.test_pipeline import small_pipeline, wait_for_feedbacks
 
@@ -75,9 +78,8 @@ class TestShedding:
     ):
         topology, run_settings = small_pipeline(tmp_path, kafka_bootstrap, settings, topology_factory)
         launcher = Launcher(run_settings, tmp_path / "logs")
-        shed = ("--shed", "late")
         try:
-            launcher.start(WorkerSpec("scheduler", ("--policy", "all-edge", "--reference-rate", "0", *shed)))
+            launcher.start(WorkerSpec(SchedulerOptions(policy="all-edge", reference_rate=0.0, shed="late")))
             launcher.wait_ready(timeout_s=180)
             now = time.time()
             stale = [make_task(i, created_at=now - 60.0, d_req=1.0) for i in (1, 2, 3)]
@@ -87,7 +89,7 @@ class TestShedding:
             # Assigned while on time, then left waiting past their deadline for a worker.
             assert asyncio.run(wait_for_assignments(kafka_bootstrap, topology, "edge-1", 6)) == 6
             time.sleep(max(0.0, now + ON_TIME_AT_SCHEDULER_S + 1.0 - time.time()))
-            launcher.start(WorkerSpec("inference", ("--server", "edge-1", *shed)))
+            launcher.start(WorkerSpec(InferenceOptions("edge-1", shed="late")))
             launcher.wait_ready(timeout_s=240)
 
             collector = ResultCollector(kafka_bootstrap, topology, keep_results=True)

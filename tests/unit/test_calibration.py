@@ -169,15 +169,15 @@ class TestFile:
 
 class TestDeploymentFlags:
     def test_the_demo_passes_a_calibration_file_to_the_scheduler_only(self, tmp_path):
-        from cdio_stream.pipeline.run import pipeline_workers
+        from cdio_stream.cli.deployment import pipeline_workers
         from cdio_stream.topology import load_topology
 
         topology = load_topology(CALIBRATION_FILE.parent.parent / "topics.yaml")
-        specs = {s.name: s.args for s in pipeline_workers(topology, calibration=tmp_path / "c.json")}
+        specs = {s.name: s.argv for s in pipeline_workers(topology, calibration=tmp_path / "c.json")}
         sched = specs["scheduler"]
         assert sched[sched.index("--calibration") + 1] == str(tmp_path / "c.json")
         assert not any("--calibration" in args for name, args in specs.items() if name != "scheduler")
-        plain = {s.name: s.args for s in pipeline_workers(topology)}
+        plain = {s.name: s.argv for s in pipeline_workers(topology)}
         assert "--calibration" not in plain["scheduler"]
 
     def test_demo_with_a_bad_calibration_file_fails_before_starting_anything(self, tmp_path, capsys):
@@ -192,17 +192,15 @@ class TestDeploymentFlags:
 
 class TestRestoreAfterRecalibration:
     def test_learned_state_carries_over_only_under_the_same_parameters(self, caplog):
-        from cdio_stream.pipeline import workers
+        from agents.scheduler import SchedulerOptions, scheduler_stage
         from cdio_stream.policy.base import ServerState, SlotTask, SystemState
-        from cdio_stream.settings import Settings
         from cdio_stream.topology import load_topology
 
         topology = load_topology(CALIBRATION_FILE.parent.parent / "topics.yaml")
-        settings = Settings()
 
         def stage(edges):
             cal = Calibration(complexity_edges=edges)
-            return workers.build_scheduler(settings, topology, "cdio", reference_rate=0.0, calibration=cal)[0]
+            return scheduler_stage(topology, SchedulerOptions(policy="cdio", reference_rate=0.0), cal)
 
         before = stage((0.1, 0.2, 0.3))
         task = SlotTask("t1", "s", 100_000, 0.15, 0.3, 60.0, 0.5, 0.0)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
+from agents.scheduler import SchedulerOptions, scheduler_stage
 from cdio_stream.calibration import load_calibration
 from cdio_stream.cli import main
 from cdio_stream.kafka.calibration_topic import resolve_calibration
-from cdio_stream.pipeline import workers
 from cdio_stream.settings import Settings
 from cdio_stream.system.network import make_links
 from cdio_stream.topology import load_topology
@@ -81,10 +81,10 @@ class TestCalibrate:
         topology = settings.topology()
         cal = resolve_calibration(settings, topology, out)
         assert cal == load_calibration(out)
-        dao, _ = workers.build_scheduler(settings, topology, "dao", reference_rate=0.0, calibration=cal)
+        dao = scheduler_stage(topology, SchedulerOptions(policy="dao", reference_rate=0.0), cal)
         assert dao.policy.params()["inference_s"] == {s.id: cal.inference_s(s) for s in topology.servers}
         assert dao.policy.params()["accuracy_prior"] == {s.id: cal.accuracy(s) for s in topology.servers}
-        cdio, _ = workers.build_scheduler(settings, topology, "cdio", reference_rate=0.0, calibration=cal)
+        cdio = scheduler_stage(topology, SchedulerOptions(policy="cdio", reference_rate=0.0), cal)
         assert cdio.policy.space.complexity_edges == cal.complexity_edges
 
     def test_without_a_file_or_broker_the_shipped_default(self, deployment):
