@@ -42,6 +42,22 @@ class TestDockerCompose:
             assert svc["environment"]["CDIO_TOPICS"] == "/app/topics.yaml", name
             assert svc["environment"]["CDIO_KAFKA_BOOTSTRAP"] == "kafka:9092", name
 
+    def test_every_worker_command_parses_into_its_role_options(self):
+        from dataclasses import fields
+
+        from cdio_stream.cli import build_parser
+        from cdio_stream.cli.worker import FLAGS, options
+
+        commands = [
+            svc["command"][1:] for svc in self.services.values() if svc.get("command", [])[1:2] == ["worker"]
+        ]
+        assert len(commands) == len(self.topology.server_ids) + 4  # preprocess, scheduler, sink, trainer
+        for command in commands:
+            opts = options(build_parser().parse_args(command))
+            assert opts.role == command[1]
+            own = {FLAGS[f.name] for f in fields(opts)}
+            assert {t for t in command if t.startswith("--")} <= own, command  # none is ignored
+
     def test_no_topic_name_is_hard_coded(self):
         text = (ROOT / "docker-compose.yml").read_text()
         for spec in self.topology.all_topics():
