@@ -1,7 +1,7 @@
 """The dashboard as the sink worker runs it: view + web server + side-topic follower +
 consumer-lag reader.
 
-The sink's Faust app (``agents/app.py``) calls :meth:`on_result` for each result its
+The sink's Faust app (``agents/sink.py``) calls :meth:`on_result` for each result its
 metrics counted; a timer calls :meth:`refresh_lag`. Everything else the page needs comes
 from a :class:`~cdio_stream.kafka.follower.TopicFollower` outside the sink's consumer
 group (it commits nothing, so the sink's exactly-once positions are untouched):

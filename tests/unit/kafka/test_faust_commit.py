@@ -4,7 +4,7 @@ faust-streaming 0.15.3 commits the run of acked offsets after the committed one,
 single unacked offset at the head of that run does not stop it (faust-streaming#606; fix
 proposed in #707). So a worker must never ack a record while an earlier record of the
 same partition is still in flight: the inference worker acks a batch only when all of it
-is done (agents/app.py, ``_ack_in_order``). If this test starts failing, Faust changed
+is done (agents/inference.py, ``ack_in_order``). If this test starts failing, Faust changed
 the rule and that note should be revisited.
 """
 
