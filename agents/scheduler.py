@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from agents.base import DeadLetters, Role, RoleOptions, raw_topic, reason
 from agents.checkpoint import Checkpoint
+from cdio_stream.pipeline.servers import LOST_AFTER_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
@@ -49,6 +50,7 @@ class SchedulerOptions(RoleOptions):
     reference_server: str | None = None  # whose model is the reference (None: the first cloud server)
     models_file: Path | None = None  # extra model registry YAML (the reference model's card)
     shed: str = DEFAULT_SHED  # "late": a task that cannot meet D^q ends as an expired result
+    lost_after_s: float = LOST_AFTER_S  # a silent server is lost after this: its tasks expire (0: never)
 
 
 def scheduler_stage(
@@ -72,7 +74,9 @@ def scheduler_stage(
         )
         log.info("reference feedback: rate %.3f, reference %s (%s)", options.reference_rate,
                  reference.reference.id, judge.reference_model)  # fmt: skip
-    return SchedulerStage(policy, topology, reference=reference, shed=options.shed)
+    return SchedulerStage(
+        policy, topology, reference=reference, shed=options.shed, lost_after_s=options.lost_after_s
+    )
 
 
 class Scheduler(Role):
@@ -204,13 +208,23 @@ class Scheduler(Role):
 
         @app.timer(interval=1.0)
         async def watch_silent() -> None:
-            """Log once when a server goes silent past the timeout and when it is heard again."""
+            """Log once when a server goes silent past the timeout and when it is heard again;
+            end the tasks still waiting on a lost one (SchedulerStage.expire_lost)."""
             now = sched.clock()
             for sid in sched.policy.server_ids:
                 up = sched.available(sid, now)
                 if up != watch_silent_up.get(sid, True):
                     log.info("server %s is %s", sid, "available again" if up else "silent: unavailable")
                 watch_silent_up[sid] = up
+            if not restored.is_set():
+                return
+            async with checkpoint.lock:  # like a slot: a snapshot sees them published or not at all
+                lost = sched.expire_lost(now)
+                for r in lost:  # each task's one outcome, as a shed task's
+                    await results.send(key=r.stream_id.encode(), value=encode_result(r))
+            if lost:
+                log.warning("%d tasks waited on a lost server (silent > %g s): expired", len(lost),
+                            sched.lost_after_s)  # fmt: skip
 
         watch_silent_up: dict[str, bool] = {}
 

@@ -24,6 +24,7 @@ from agents.inference import InferenceOptions
 from agents.preprocess import PreprocessOptions
 from agents.scheduler import SchedulerOptions
 from cdio_stream.errors import ConfigError
+from cdio_stream.pipeline.servers import SERVER_TIMEOUT_S
 from cdio_stream.pipeline.shedding import SHED_MODES
 from cdio_stream.settings import Settings
 
@@ -101,6 +102,13 @@ def _add_flags(p: argparse.ArgumentParser) -> dict[str, str]:
             type=Path,
             help="scheduler: calibration file (`cdio-stream calibrate --out`); default: the newest "
             "on the calibration topic, else the shipped one",
+        ),
+        p.add_argument(
+            "--lost-after-s",
+            type=float,
+            help="scheduler: a server silent this long (it stops getting tasks after "
+            f"{SERVER_TIMEOUT_S:g} s) is lost: the tasks still waiting on it end as expired results "
+            f"(delay failures); 0: they wait for it (default {sched.lost_after_s:g})",
         ),
         p.add_argument("--slot-size", type=int, help="scheduler: most tasks per slot"),
         p.add_argument("--slot-ms", type=float, help="scheduler: longest wait to fill a slot"),
@@ -191,6 +199,11 @@ def _check(opts: RoleOptions) -> None:
     size, ms = getattr(opts, "batch_size", 1), getattr(opts, "batch_ms", 0.0)
     if size < 1 or ms < 0:
         raise ConfigError(f"--batch-size must be >= 1 and --batch-ms >= 0, got {size}, {ms}")
+    lost = getattr(opts, "lost_after_s", 0.0)
+    if lost and lost < SERVER_TIMEOUT_S:
+        raise ConfigError(
+            f"--lost-after-s must be 0 (never) or at least {SERVER_TIMEOUT_S:g} s (the server timeout), got {lost:g}"
+        )
     port = getattr(opts, "dashboard_port", None)
     if port is not None and not 0 <= port <= 65535:
         raise ConfigError(f"--dashboard-port must be 0-65535, got {port}")

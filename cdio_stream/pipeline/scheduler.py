@@ -28,6 +28,11 @@ process them) on the dead-letter topic (:meth:`SchedulerStage.on_dead_letter`). 
 dead-lettered task leaves ``pending`` for ``done`` and its decision is released from the
 policy without feedback, so neither the backlog the policy sees nor the bandit's pending
 decisions keep tasks that will never be answered.
+
+A task waiting on a server that is lost (announced, then silent for longer than
+``lost_after_s``; :mod:`cdio_stream.pipeline.servers`) ends as an expired result too
+(:meth:`SchedulerStage.expire_lost`): no frame waits forever on a server that never
+comes back.
 """
 
 from __future__ import annotations
@@ -36,37 +41,42 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from cdio_stream.errors import MessageError
+from cdio_stream.errors import ConfigError, MessageError
 from cdio_stream.feedback import ReferencePlan
 from cdio_stream.messages import (
     Assignment,
+    Costs,
     PolicyView,
     Result,
     ServerAnnouncement,
     Task,
+    Timings,
     assignment_route,
     decode_result,
     decode_task,
 )
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.positions import InputPositions
-from cdio_stream.pipeline.servers import SERVER_TIMEOUT_S
+from cdio_stream.pipeline.servers import LOST_AFTER_S, SERVER_TIMEOUT_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import ServerSpec, Topology
 
-__all__ = ["SchedulerStage", "PendingTask", "SlotOutcome"]
+__all__ = ["SchedulerStage", "PendingTask", "SlotOutcome", "lost_task_result"]
 
 log = logging.getLogger(__name__)
 
 # v3: the policy's state is part of the snapshot's one encoding (v2 nested an encoded blob).
-SNAPSHOT_VERSION = 3
+# v4: pending tasks also keep their shadow server, creation, preprocess time and "ended";
+# a v3 snapshot is still read (those take their defaults).
+SNAPSHOT_VERSION = 4
+READABLE_SNAPSHOTS = (3, 4)
 POLICY_ARRAY_PREFIX = "policy/"
 
 
@@ -77,6 +87,12 @@ class PendingTask:
     d_req: float
     assigned_at: float
     source: str | None = None  # the task's frame record, see Task.source
+    shadow_server: str | None = None  # reference-sampled: the server its second run goes to
+    created_at: float | None = None  # Task.created_at (None: not known, e.g. re-learned)
+    preprocess_s: float = 0.0  # Task.preprocess_s
+    # Its one outcome is published already (an expired result on its way back): nothing
+    # more may be published for it.
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,13 @@ class SchedulerStage:
         shed: str = DEFAULT_SHED,
         clock: Callable[[], float] = time.time,
         server_timeout_s: float = SERVER_TIMEOUT_S,
+        lost_after_s: float = LOST_AFTER_S,
     ) -> None:
+        if lost_after_s and lost_after_s < server_timeout_s:
+            raise ConfigError(
+                f"lost_after_s ({lost_after_s:g} s) must be 0 (never) or at least the server timeout "
+                f"({server_timeout_s:g} s): a server is unavailable before it is lost"
+            )
         unknown = set(policy.server_ids) - set(topology.server_ids)
         if unknown:
             raise MessageError(f"policy servers {sorted(unknown)} are not in topics.yaml")
@@ -131,6 +153,10 @@ class SchedulerStage:
         # Servers that join and leave (cdio_stream.pipeline.servers): last heartbeat per
         # announced server; one silent for longer than server_timeout_s is unavailable.
         self.server_timeout_s = server_timeout_s
+        # One silent for longer than lost_after_s is lost: the tasks still waiting on it
+        # end as expired results (expire_lost); 0 turns that off.
+        self.lost_after_s = lost_after_s
+        self.lost_tasks = 0  # tasks ended because their server (or shadow server) was lost
         self.heartbeats: dict[str, float] = {}
         self.joined: list[str] = []  # servers added while running, not in topics.yaml
         self._service_s: dict[str, float] = {}  # smoothed inference time per server
@@ -166,11 +192,18 @@ class SchedulerStage:
         assignments = []
         for d in decisions:
             task = by_id[d.task_id]
-            self.pending[d.task_id] = PendingTask(
-                d.server_id, task.frame.meta.a_req, task.frame.meta.d_req, now, task.source
+            pending = PendingTask(
+                d.server_id,
+                task.frame.meta.a_req,
+                task.frame.meta.d_req,
+                now,
+                task.source,
+                created_at=task.created_at,
+                preprocess_s=task.preprocess_s,
             )
             if self.shed == "late" and is_late(task, now, self._service_s.get(d.server_id, 0.0)):
                 # Pending until its expired result comes back: then the policy learns the miss.
+                self.pending[d.task_id] = replace(pending, ended=True)
                 assignments.append(expired_result(task, self.topology.server(d.server_id), "scheduler", now))
                 self.shed_tasks += 1
                 continue
@@ -186,6 +219,7 @@ class SchedulerStage:
                 )
                 if shadow is not None:
                     load[shadow] = load.get(shadow, 0.0) + 1.0
+            self.pending[d.task_id] = replace(pending, shadow_server=shadow)
             assignments.append(
                 Assignment(
                     task=task,
@@ -272,14 +306,25 @@ class SchedulerStage:
             if isinstance(a, Result):
                 if a.expired != "scheduler" or a.task_id in self.pending or a.task_id in self.done:
                     continue
-                self.pending[a.task_id] = PendingTask(a.server_id, a.a_req, a.d_req, a.completed_at, a.source)
+                self.pending[a.task_id] = PendingTask(
+                    a.server_id, a.a_req, a.d_req, a.completed_at, a.source, ended=True
+                )
                 n += 1
                 continue
             tid = a.task.task_id
             if a.served is not None or tid in self.pending or tid in self.done:
                 continue  # a shadow run's forwarded copy is not a decision
             m = a.task.frame.meta
-            self.pending[tid] = PendingTask(a.server_id, m.a_req, m.d_req, a.assigned_at, a.task.source)
+            self.pending[tid] = PendingTask(
+                a.server_id,
+                m.a_req,
+                m.d_req,
+                a.assigned_at,
+                a.task.source,
+                shadow_server=a.shadow_server,
+                created_at=a.task.created_at,
+                preprocess_s=a.task.preprocess_s,
+            )
             n += 1
         self.recovered += n
         self.decisions += n
@@ -316,6 +361,31 @@ class SchedulerStage:
         """False for a server that announced itself and then went silent past the timeout."""
         last = self.heartbeats.get(server_id)
         return last is None or now - last <= self.server_timeout_s
+
+    def expire_lost(self, now: float) -> list[Result]:
+        """The one outcome of every task still waiting on a lost server: an expired result.
+
+        A server that announced itself and has been silent for longer than
+        ``lost_after_s`` is lost. Its pending tasks (and the reference-sampled tasks whose
+        shadow run it was to do) are past any D^q by then, so each ends as an expired
+        result (``expired="scheduler"``, a delay failure), published like a shed task's and
+        pending until it comes back. Nothing is re-decided: the frame's bytes are on the
+        lost server's topic only. If the server returns and serves its stale assignments,
+        those results are repeats of answered tasks and are dropped here and in the sink.
+        """
+        if not self.lost_after_s:
+            return []
+        lost = {sid for sid, last in self.heartbeats.items() if now - last > self.lost_after_s}
+        if not lost:
+            return []
+        out = []
+        for tid, p in self.pending.items():
+            if p.ended or (p.server_id not in lost and p.shadow_server not in lost):
+                continue
+            out.append(lost_task_result(tid, p, self.topology.server(p.server_id), now))
+            self.pending[tid] = replace(p, ended=True)  # same key: the order is kept
+        self.lost_tasks += len(out)
+        return out
 
     def system_state(self, now: float) -> SystemState:
         backlog: dict[str, int] = {sid: 0 for sid in self.policy.server_ids}
@@ -479,13 +549,12 @@ class SchedulerStage:
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
             "shed_tasks": self.shed_tasks,
+            "lost_tasks": self.lost_tasks,
             "dead_lettered": self.dead_lettered,
             "joined": [[sid, *_spec_row(self.topology.server(sid))] for sid in self.joined],
             "heartbeats": self.heartbeats,
-            "pending": [
-                [tid, p.server_id, p.a_req, p.d_req, p.assigned_at, p.source]
-                for tid, p in self.pending.items()
-            ],
+            # Rows of PendingTask's fields in order; a v3 row has the first five.
+            "pending": [[tid, *astuple(p)] for tid, p in self.pending.items()],
             "done": [[tid, sid, source] for tid, (sid, source) in self.done.items()],
             "positions": self.positions.to_dict(),
             "output_ends": self.output_ends,
@@ -501,8 +570,10 @@ class SchedulerStage:
 
     def restore(self, data: bytes) -> None:
         header, arrays = decode_state(data)
-        if header.get("v") != SNAPSHOT_VERSION or not isinstance(header.get("policy"), dict):
-            raise MessageError(f"scheduler snapshot version {header.get('v')!r} is not {SNAPSHOT_VERSION}")
+        if header.get("v") not in READABLE_SNAPSHOTS or not isinstance(header.get("policy"), dict):
+            raise MessageError(
+                f"scheduler snapshot version {header.get('v')!r} is not one of {READABLE_SNAPSHOTS}"
+            )
         for sid, tier, model, device in header.get("joined", []):  # servers that had joined before
             if sid not in self.policy.index:
                 self.add_server(ServerSpec(sid, tier, model, device))
@@ -528,9 +599,8 @@ class SchedulerStage:
         self.recovered = int(header["recovered"])
         self.shed_tasks = int(header.get("shed_tasks", 0))  # absent from snapshots before shedding
         self.dead_lettered = int(header.get("dead_lettered", 0))  # absent in snapshots before it was counted
-        self.pending = OrderedDict(
-            (tid, PendingTask(sid, a, d, at, source)) for tid, sid, a, d, at, source in header["pending"]
-        )
+        self.lost_tasks = int(header.get("lost_tasks", 0))  # absent from v3 snapshots
+        self.pending = OrderedDict((row[0], PendingTask(*row[1:])) for row in header["pending"])
         self.done = OrderedDict((tid, (sid, source)) for tid, sid, source in header["done"])
         self.positions = InputPositions(header["positions"])
         self.output_ends = dict(header["output_ends"])
@@ -563,9 +633,35 @@ class SchedulerStage:
             "duplicate_results": self.duplicate_results,
             "recovered": self.recovered,
             "shed": self.shed_tasks,
+            "lost": self.lost_tasks,
             "dead_lettered": self.dead_lettered,
             "joined": len(self.joined),
         }
+
+
+def lost_task_result(task_id: str, pending: PendingTask, server: ServerSpec, now: float) -> Result:
+    """The expired result of a task whose server was lost (:meth:`SchedulerStage.expire_lost`):
+    built from what the scheduler kept of it, so it carries no features and no capture time."""
+    stream_id, frame_no = task_id.rsplit("/", 1)  # messages.make_task_id
+    waited_from = pending.created_at if pending.created_at is not None else pending.assigned_at
+    return Result(
+        task_id=task_id,
+        stream_id=stream_id,
+        frame_no=int(frame_no),
+        server_id=server.id,
+        tier=server.tier,
+        model=server.model,
+        a_req=pending.a_req,
+        d_req=pending.d_req,
+        payload_bytes=0,
+        detections=(),
+        accuracy=None,
+        timings=Timings(preprocess=pending.preprocess_s, queue=max(0.0, now - waited_from)),
+        costs=Costs(),
+        completed_at=now,
+        expired="scheduler",
+        source=pending.source,
+    )
 
 
 def _spec_row(server: ServerSpec) -> list[str]:

@@ -8,7 +8,9 @@ announcement:
 
 - the scheduler adds a server it does not know yet (one not in ``topics.yaml``) to its
   policy, with new arms, and treats a server whose last heartbeat is older than the
-  timeout as unavailable: the policy stops routing to it until it is heard again;
+  timeout as unavailable: the policy stops routing to it until it is heard again, and
+  one silent for longer than ``LOST_AFTER_S`` as lost: the tasks still waiting on it end
+  as expired results;
 - the sink accepts results from announced servers as well as from ``topics.yaml``'s.
 
 A server in ``topics.yaml`` that has never announced itself counts as available (fixed
@@ -27,12 +29,16 @@ from typing import Any
 from cdio_stream.errors import MessageError
 from cdio_stream.messages import ServerAnnouncement, decode_announcement
 
-__all__ = ["ServerDirectory", "HEARTBEAT_S", "SERVER_TIMEOUT_S"]
+__all__ = ["ServerDirectory", "HEARTBEAT_S", "SERVER_TIMEOUT_S", "LOST_AFTER_S"]
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0  # how often an inference worker announces itself
 SERVER_TIMEOUT_S = 5.0  # a server silent for longer is unavailable
+# A server silent for longer is lost: the tasks still waiting on it expire (the scheduler's
+# --lost-after-s). Longer than an inference worker's restart (model load, group rejoin:
+# 10-33 s measured by benchmarks/faults.py), so a restart does not expire its backlog.
+LOST_AFTER_S = 60.0
 
 
 class ServerDirectory:

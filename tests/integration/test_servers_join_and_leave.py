@@ -3,8 +3,10 @@
 The run has topics.yaml's edge-1 and cloud. An inference worker ``--server edge-5 --tier
 edge`` starts during the run: it creates its assignment topic and announces itself, the
 scheduler adds it (all-edge: it shares the edge tasks with edge-1) and the sink counts its
-results. It is killed: once the heartbeat timeout has passed, no new assignment goes to
-it. It restarts: assignments come back, and what waited on its topic meanwhile is served.
+results. It is killed: the tasks assigned to it in the seconds before the heartbeat
+timeout wait on its topic, and once it is lost (``--lost-after-s``) each ends as an expired
+result; after the timeout no new assignment goes to it. It restarts: assignments come
+back, and what it serves of its stale assignments is a repeat, counted once.
 Tasks go straight onto the tasks topic (no preprocess worker, less CPU).
 """
 
@@ -32,6 +34,8 @@ from cdio_stream.pipeline.metrics import LiveMetrics
 from cdio_stream.pipeline.servers import SERVER_TIMEOUT_S
 from tests.integration.test_pipeline import small_pipeline
 
+LOST_AFTER_S = SERVER_TIMEOUT_S + 3.0  # the scheduler's --lost-after-s here (default 60 s)
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 EDGE5 = WorkerSpec(InferenceOptions("edge-5", tier="edge"))
@@ -57,12 +61,15 @@ async def _publish(bootstrap, topology, tasks: list[Task]) -> None:
         await producer.stop()
 
 
+def _results(bootstrap, topology) -> list[dict]:
+    recs = asyncio.run(KafkaStateStore(bootstrap, topology.tasks.name).read([topology.results.name]))
+    return [orjson.loads(r.value) for r in recs]
+
+
 def _served(bootstrap, topology) -> dict[int, list[str]]:
     """frame number -> servers of its results"""
-    recs = asyncio.run(KafkaStateStore(bootstrap, topology.tasks.name).read([topology.results.name]))
     out: dict[int, list[str]] = {}
-    for r in recs:
-        d = orjson.loads(r.value)
+    for d in _results(bootstrap, topology):
         out.setdefault(d["frame_no"], []).append(d["server_id"])
     return out
 
@@ -99,7 +106,7 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
     rng = np.random.default_rng(0)
     jpeg = cv2.imencode(".jpg", rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))[1].tobytes()
     launcher = Launcher(run_settings, tmp_path / "logs")
-    sched = SchedulerOptions(policy="all-edge", reference_rate=0.0, snapshot_s=1.0)
+    sched = SchedulerOptions(policy="all-edge", reference_rate=0.0, snapshot_s=1.0, lost_after_s=LOST_AFTER_S)
     try:
         for spec in (
             WorkerSpec(sched),
@@ -115,13 +122,25 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
         served = _wait(kafka_bootstrap, topology, launcher, range(20))
         assert "edge-5" in {s for f in range(20) for s in served[f]}, served
 
+        at_kill = _edge5_assignments(kafka_bootstrap, topology)
         launcher.kill("inference-edge-5")
+        # Until its heartbeat timeout the scheduler still routes to edge-5: these wait there.
+        asyncio.run(_publish(kafka_bootstrap, topology, _tasks(50, 20, jpeg)))
         time.sleep(SERVER_TIMEOUT_S + 3.0)  # silent past the timeout: unavailable
         before = _edge5_assignments(kafka_bootstrap, topology)
+        stranded = before - at_kill
+        assert stranded > 0, "no task was assigned to edge-5 within its heartbeat timeout"
         asyncio.run(_publish(kafka_bootstrap, topology, _tasks(100, 20, jpeg)))
         served = _wait(kafka_bootstrap, topology, launcher, range(100, 120))
         assert _edge5_assignments(kafka_bootstrap, topology) == before
         assert {s for f in range(100, 120) for s in served[f]} == {"edge-1"}
+        _wait(kafka_bootstrap, topology, launcher, range(50, 70))  # lost: the stranded ones expire
+        lost = [
+            d["frame_no"]
+            for d in _results(kafka_bootstrap, topology)
+            if d.get("expired") == "scheduler" and d["server_id"] == "edge-5"
+        ]
+        assert len(lost) == stranded and set(lost) <= set(range(50, 70)), (lost, stranded)
 
         launcher.start(EDGE5)
         launcher.wait_ready(timeout_s=240)
@@ -134,7 +153,8 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
     finally:
         launcher.stop_all()
     # One outcome per task: results of one server (a copy edge-5 published again after its
-    # kill -9, before its offsets were committed, is a redelivery the sink counts once).
+    # kill -9, before its offsets were committed, and what it served of the assignments that
+    # had expired meanwhile are repeats the sink counts once).
     assert all(len(set(v)) == 1 for v in served.values()), served
     dead = asyncio.run(
         KafkaStateStore(kafka_bootstrap, topology.tasks.name).read([topology.dead_letter.name])
@@ -143,4 +163,5 @@ def test_a_new_server_joins_leaves_and_comes_back(tmp_path, kafka_bootstrap, set
     sink = asyncio.run(KafkaStateStore(kafka_bootstrap, topology.sink_state.name).load("sink"))
     metrics = LiveMetrics()
     metrics.restore(sink)
-    assert metrics.count == 60 and Counter(metrics.per_server)["edge-5"] > 0, metrics.per_server
+    assert metrics.count == 80 and Counter(metrics.per_server)["edge-5"] > 0, metrics.per_server
+    assert metrics.expired == stranded

@@ -35,6 +35,7 @@ NOT_DEFAULT = [
         slot_size=3,
         slot_ms=12.5,
         snapshot_s=0.5,
+        lost_after_s=12.0,
         reference_rate=0.125,
         reference_server="edge-2",
         models_file=Path("/etc/models.yaml"),
@@ -133,6 +134,7 @@ class TestChecks:
             ("worker sink --snapshot-s 0", "--snapshot-s must be > 0, got 0.0"),
             # refused for a role that takes no snapshots too, as before roles were objects
             ("worker preprocess --snapshot-s -1", "--snapshot-s must be > 0, got -1.0"),
+            ("worker scheduler --lost-after-s 2", "--lost-after-s must be 0 (never) or at least 5 s (the server timeout), got 2"),
         ],
     )  # fmt: skip
     def test_values_no_worker_runs_with(self, args, message):

@@ -85,6 +85,7 @@ class TestSchedulerStage:
             "duplicate_results": 0,
             "recovered": 0,
             "shed": 0,
+            "lost": 0,
             "dead_lettered": 0,
             "joined": 0,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,6 +97,107 @@ def test_a_silent_server_gets_nothing_until_it_is_heard_again(topology):
     assert "edge-5" not in {a.server_id for a in stage.decide([task(i) for i in range(100, 140)])}
     stage.on_announcement(ann("edge-5", at=106.5))
     assert "edge-5" in {a.server_id for a in stage.decide([task(i) for i in range(200, 240)])}
+
+
+def lost_stage(topology, now: list[float], lost_after_s: float = 30.0) -> SchedulerStage:
+    stage = SchedulerStage(
+        make_policy("all-edge", list(topology.servers), seed=0),
+        topology,
+        clock=lambda: now[0],
+        server_timeout_s=5.0,
+        lost_after_s=lost_after_s,
+    )
+    for sid in ("edge-1", "edge-2", "edge-3", "edge-4"):
+        stage.on_announcement(ann(sid, at=now[0]))
+    return stage
+
+
+def test_tasks_waiting_on_a_lost_server_end_once_as_expired_results(topology):
+    now = [100.0]
+    stage = lost_stage(topology, now)
+    assignments = stage.decide([task(i) for i in range(40)])
+    on_edge1 = sorted(a.task.task_id for a in assignments if a.server_id == "edge-1")
+    assert on_edge1 and len(on_edge1) < 40
+    now[0] = 129.0  # edge-1 last heard at 100; the others keep beating
+    for sid in ("edge-2", "edge-3", "edge-4"):
+        stage.on_announcement(ann(sid, at=129.0))
+    assert stage.expire_lost(now[0]) == []  # unavailable (silent > 5 s), not lost yet (30 s)
+    now[0] = 131.0
+    for sid in ("edge-2", "edge-3", "edge-4"):
+        stage.on_announcement(ann(sid, at=131.0))
+    lost = stage.expire_lost(now[0])
+    assert sorted(r.task_id for r in lost) == on_edge1
+    r = next(r for r in lost if r.task_id == "cam/" + on_edge1[0].split("/")[1])
+    assert r.expired == "scheduler" and r.server_id == "edge-1" and not r.delay_met
+    assert r.stream_id == "cam" and r.timings.queue == pytest.approx(131.0 - 99.5)  # since created
+    assert r.timings.preprocess == pytest.approx(0.001) and r.source == f"0/{r.frame_no}"
+    assert stage.expire_lost(now[0] + 10) == []  # published once: each task has one outcome
+    assert stage.stats()["lost"] == len(on_edge1) and stage.stats()["pending"] == 40
+    # The expired results come back like any result: the policy learns a delay failure and
+    # the tasks end; the lost server's own result, if it ever comes back, is a repeat.
+    from cdio_stream.messages import encode_result
+
+    for res in lost:
+        assert stage.on_result(encode_result(res)) is not None
+    assert stage.stats()["pending"] == 40 - len(on_edge1)
+    stale = next(a for a in assignments if a.server_id == "edge-1")
+    assert stage.on_result(result_for(stale)) is None and stage.stats()["duplicate_results"] == 1
+
+
+def test_a_lost_shadow_server_ends_its_sampled_tasks_and_nothing_is_lost_by_default(topology):
+    now = [100.0]
+    stage = lost_stage(topology, now)
+    (a,) = stage.decide([task(1)])
+    # A reference-sampled task waits on its shadow run too (ReferencePlan sets it).
+    stage.pending[a.task.task_id] = replace(stage.pending[a.task.task_id], shadow_server="edge-9")
+    stage.on_announcement(ann("edge-9", at=100.0))
+    now[0] = 200.0
+    stage.on_announcement(ann(a.server_id, at=200.0))  # its server is alive
+    assert [r.task_id for r in stage.expire_lost(now[0])] == [a.task.task_id]
+    never = lost_stage(topology, [100.0], lost_after_s=0)  # 0: tasks wait for their server
+    never.decide([task(2)])
+    assert never.expire_lost(1e9) == []
+
+
+def test_lost_after_is_never_shorter_than_the_server_timeout(topology):
+    with pytest.raises(ConfigError, match="at least the server timeout"):
+        lost_stage(topology, [100.0], lost_after_s=2.0)
+
+
+def test_a_restored_scheduler_keeps_what_it_expired_ended(topology):
+    now = [100.0]
+    stage = lost_stage(topology, now)
+    stage.decide([task(i) for i in range(8)])
+    stage.on_announcement(ann("edge-2", at=200.0))
+    now[0] = 200.0
+    first = stage.expire_lost(now[0])
+    assert first
+    restored = lost_stage(topology, now)
+    restored.restore(stage.snapshot())
+    assert restored.pending == stage.pending and restored.stats()["lost"] == len(first)
+    assert restored.expire_lost(now[0]) == []  # ended before the snapshot: not again
+
+
+def test_a_v3_snapshot_is_still_read(topology):
+    from cdio_stream.policy.codec import decode_state, encode_state
+
+    stage = lost_stage(topology, [100.0])
+    (a,) = stage.decide([task(1)])
+    header, arrays = decode_state(stage.snapshot())
+    header["v"] = 3
+    header["pending"] = [row[:6] for row in header["pending"]]  # what v3 kept of a pending task
+    del header["lost_tasks"]
+    restored = lost_stage(topology, [100.0])
+    restored.restore(encode_state(header, arrays))
+    p = restored.pending[a.task.task_id]
+    assert (p.server_id, p.source, p.shadow_server, p.created_at, p.ended) == (
+        a.server_id,
+        "0/1",
+        None,
+        None,
+        False,
+    )
+    assert restored.on_result(result_for(a)) is not None
 
 
 def test_a_restored_scheduler_knows_the_servers_that_joined(topology):
