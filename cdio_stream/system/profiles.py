@@ -224,7 +224,9 @@ def _device(name: str, body: dict[str, Any], path: str | Path) -> DeviceProfile:
         )
     max_batch = body.get("max_batch", 1)
     if not isinstance(max_batch, int) or not 1 <= max_batch <= 32:
-        raise ConfigError(f"{path}: device {name}: max_batch must be an integer in [1, 32], got {max_batch!r}")
+        raise ConfigError(
+            f"{path}: device {name}: max_batch must be an integer in [1, 32], got {max_batch!r}"
+        )
     if max_batch > 1 and not sources.get("max_batch_source", "").strip():
         raise ConfigError(f"{path}: device {name}: max_batch needs its max_batch_source")
     return DeviceProfile(name=name, tier=tier, sources=sources, max_batch=max_batch, **nums)
@@ -241,7 +243,9 @@ def _model(name: str, body: dict[str, Any], path: str | Path) -> ModelProfile:
             try:
                 batch[k] = float(body[k])
             except (TypeError, ValueError):
-                raise ConfigError(f"{path}: model {name}: field {k!r} must be float, got {body[k]!r}") from None
+                raise ConfigError(
+                    f"{path}: model {name}: field {k!r} must be float, got {body[k]!r}"
+                ) from None
             if batch[k] <= 0:
                 raise ConfigError(f"{path}: model {name}: {k} must be > 0")
     return ModelProfile(name=name, **nums, **sizes, **batch)

@@ -73,7 +73,9 @@ class TestMakeLinks:
 
     def test_network_file_needs_sources(self, tmp_path):
         bad = tmp_path / "net.yaml"
-        bad.write_text("version: 1\nwan: {nominal_bps: 1, fluctuation: 0, period_s: 1, latency_s: 0}\nlan: {}\n")
+        bad.write_text(
+            "version: 1\nwan: {nominal_bps: 1, fluctuation: 0, period_s: 1, latency_s: 0}\nlan: {}\n"
+        )
         with pytest.raises(ConfigError, match="wan: missing nominal_source"):
             load_network(bad)
 

@@ -68,7 +68,9 @@ class TestInferenceTime:
         assert p.device("a100-40gb").sources["max_batch_source"].startswith("estimate")
         t1 = p.inference_time("yolov5l", "a100-40gb")
         assert p.batch_time("yolov5l", "a100-40gb", 1) == pytest.approx(t1)
-        assert p.batch_time("yolov5l", "a100-40gb", 32) == pytest.approx(32 * t1 * 2.7 / 10.1)  # README V100 b32/b1
+        assert p.batch_time("yolov5l", "a100-40gb", 32) == pytest.approx(
+            32 * t1 * 2.7 / 10.1
+        )  # README V100 b32/b1
         times = [p.batch_time("yolov5x", "a100-40gb", b) for b in range(1, 33)]
         assert all(a < b for a, b in zip(times, times[1:], strict=False))
         with pytest.raises(ConfigError, match="batch must be in"):
