@@ -231,6 +231,9 @@ class Result:
     # The task's frame record ("<partition>/<offset>", Task.source), on expired results: a
     # restarted scheduler re-learns the tasks it shed from them (cdio_stream.pipeline.scheduler).
     source: str | None = None
+    # When the scheduler decided the task (Assignment.assigned_at, unix seconds): splits the
+    # queue part of the delay into the scheduler's share (slot, tasks hop) and the rest.
+    assigned_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.expired is not None:
@@ -442,6 +445,7 @@ def _parse_result(meta: dict[str, Any]) -> Result:
         reference=None if reference is None else _parse_reference(reference),
         expired=_get(meta, "expired", str, optional=True),
         source=_get(meta, "source", str, optional=True),
+        assigned_at=_num(meta, "assigned_at", optional=True),
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cdio_stream.cli.accuracy_range import add_accuracy_range, resolve_accuracy_range
-from cdio_stream.errors import CdioError
+from cdio_stream.errors import CdioError, ConfigError
 from cdio_stream.pipeline.shedding import DEFAULT_SHED, SHED_MODES
 from cdio_stream.settings import Settings
 
@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", type=Path,
                    help="the scheduler's calibration file (`cdio-stream calibrate --out`; default: the shipped one)")  # fmt: skip
     add_accuracy_range(p, ("auto",))
+    p.add_argument("--reference-rate", type=float,
+                   help="the scheduler's reference-run compute budget (default: the worker's, 0.05; 0 turns "
+                        "reference runs off)")  # fmt: skip
     p.add_argument("--bandwidth", choices=["stable", "fluctuating"], default="stable")
     p.add_argument(
         "--shed",
@@ -72,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--logs", type=Path, help="folder for worker logs (default: <cache>/demo-logs/<run>)")
     p.add_argument("--json", type=Path, help="also write the run's metrics to this JSON file")
     p.add_argument(
+        "--results",
+        type=Path,
+        help="also write every result, as the results topic carries it, to this JSON Lines file",
+    )
+    p.add_argument(
         "--dashboard",
         action="store_true",
         help="serve the live dashboard from the sink, print its URL, open it in a browser, "
@@ -96,6 +104,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         given = DetracDataset(args.dataset)
         print(f"dataset {args.dataset}: {len(given)} sequences, {given.validate()} images", flush=True)
+    if args.reference_rate is not None and not 0.0 <= args.reference_rate <= 1.0:
+        raise ConfigError(f"--reference-rate must be in [0, 1], got {args.reference_rate}")
     if args.calibration is not None:  # a bad file stops here, not in the scheduler's log
         from cdio_stream.calibration import load_calibration
 
@@ -133,6 +143,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             inference_batch=args.inference_batch,
             inference_batch_ms=args.inference_batch_ms,
             calibration=args.calibration,
+            **({} if args.reference_rate is None else {"reference_rate": args.reference_rate}),
         )
         for spec in specs:
             launcher.start(spec)
@@ -142,7 +153,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.dashboard:
             _open_dashboard(launcher)
 
-        collector = ResultCollector(settings.bootstrap, topology)
+        collector = ResultCollector(settings.bootstrap, topology, keep_results=args.results is not None)
         t0 = time.monotonic()
         stats = asyncio.run(
             _replay_and_collect(settings, topology, dataset, args, a_range, collector, launcher, t0)
@@ -167,6 +178,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             _write_json(args.json, args, a_range, collector, elapsed)
             print(f"metrics written to {args.json}")
+        if args.results:
+            _write_results(args.results, collector)
+            print(f"{len(collector.results)} results written to {args.results}")
         if args.dashboard:
             _linger(launcher)
         print("stopping workers and broker ...", flush=True)
@@ -268,6 +282,13 @@ def _write_json(path: Path, args: argparse.Namespace, a_range, collector, elapse
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _write_results(path: Path, collector) -> None:
+    from cdio_stream.messages import encode_result
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(encode_result(r) + b"\n" for r in collector.results))
 
 
 def _synthetic_dataset(settings: Settings, args: argparse.Namespace) -> Path:

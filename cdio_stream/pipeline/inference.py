@@ -246,6 +246,7 @@ class InferenceStage:
             features=task.features,
             preference=task.preference,
             capture_time=task.frame.meta.capture_time,
+            assigned_at=assignment.assigned_at,
         )
 
     def forward(self, assignment: Assignment, result: Result) -> Assignment:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import orjson
@@ -142,9 +144,11 @@ class TestRoundTrip:
             timings=Timings(preprocess=0.001, queue=0.01, transmission=0.002, inference=0.05),
             costs=Costs(compute=1.2, bandwidth=3e7, energy=0.4),
             completed_at=5.0,
+            assigned_at=4.9,
         )
         back = decode_result(encode_result(r))
-        assert back == r
+        assert back == r and back.assigned_at == 4.9
+        assert decode_result(encode_result(replace(r, assigned_at=None))).assigned_at is None  # older results
         assert back.delay == pytest.approx(0.063)
         assert back.accuracy_met is True and back.delay_met is True
         assert back.accuracy_source == "truth"  # accuracy without a source: from ground truth

@@ -32,6 +32,7 @@ class TestInferBatch:
             assert r.timings.inference == pytest.approx(0.08)  # each frame waited for the whole call
             assert r.costs.compute == pytest.approx(compute_consumption(stage.device, 0.02))  # its share
         assert stage.inference_s == pytest.approx(0.08)  # what the next shedding check expects per call
+        assert all(r.assigned_at == a.assigned_at for r, (a, _) in zip(out, assignments(4), strict=True))
 
     def test_a_batch_of_one_prices_like_a_single_call(self, topology):
         one = inference(topology, shed="never", detector=CountingDetector(call_s=0.05))
