@@ -8,7 +8,10 @@ mAP50 distribution) and the servers' link rates. It is built from profiling trac
 (:meth:`Calibration.to_json` / :func:`load_calibration`) and handed to every policy by
 ``make_policy(name, servers, calibration=...)``. The one shipped with the package
 (``calibration.json`` beside this module, :func:`default_calibration`) records where each
-of its numbers comes from.
+of its numbers comes from. A calibration measured on a running pipeline
+(:func:`cdio_stream.live_calibration.calibration_from_results`, ``cdio-stream calibrate
+--live-results``) also carries the pipeline's own latencies (:class:`PipelinePrior`), which the
+simulator needs to model the live deployment rather than the paper's system.
 
 A model card (the JSON next to a detector's weights, :mod:`cdio_stream.inference.training`)
 may carry ``evaluation.per_frame_map50``: the detector's per-frame mAP50 distribution on
@@ -43,6 +46,8 @@ __all__ = [
     "CALIBRATION_VERSION",
     "Calibration",
     "ModelPrior",
+    "PIPELINE_PARTS",
+    "PipelinePrior",
     "ServerPrior",
     "auto_accuracy_range",
     "card_of",
@@ -108,6 +113,119 @@ class ServerPrior:
     link_latency_s: float | None = None
 
 
+PIPELINE_PARTS = ("preprocess_s", "schedule_s", "dispatch_s", "worker_overhead_s")
+
+
+@dataclass(frozen=True)
+class PipelinePrior:
+    """The live pipeline's own latencies per task, measured on a run of the deployment
+    (:mod:`cdio_stream.live_calibration`); each is a :func:`distribution` in seconds:
+
+    * ``preprocess_s``: the preprocess stage's time per frame (a task waits for its whole
+      micro-batch: its time / the frames in it);
+    * ``schedule_s``: task created -> the scheduler decided it (tasks hop, slot wait, decision);
+    * ``dispatch_s``: decided -> inference starts on a worker that was idle, less the emulated
+      transmission (assignment hop, pick-up, JPEG decode);
+    * ``worker_overhead_s``: on a busy worker, the end of one detector call -> the next task's
+      inference start, less its transmission (result send, ack, pick-up, decode). None when
+      the run had no task that waited for its worker.
+
+    :meth:`sample` draws from them (inverse CDF over the quantiles), which is how the simulator
+    models these parts of the live delay (:class:`cdio_stream.sim.Simulator`, ``pipeline=``).
+
+    ``slowdown``: per detector (registry model name), how much longer a call takes inside the
+    running pipeline than the same frame profiled alone on the same machine, by how many
+    other detector calls were in progress when it started: ``(s0, s1, ..., sK)``, the last for
+    K or more. Five single-threaded workers, the pipeline's own processes and the broker share
+    the CPU, and a call that starts while others run shares it with them. The simulator
+    multiplies a trace's profiled per-frame latency by it (:meth:`slowdown_for`), so a trace
+    profiled right before a run carries the machine's speed at that moment, the factor the
+    contention.
+    """
+
+    preprocess_s: Mapping[str, Any]
+    schedule_s: Mapping[str, Any]
+    dispatch_s: Mapping[str, Any]
+    worker_overhead_s: Mapping[str, Any] | None = None
+    slowdown: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for part in PIPELINE_PARTS:
+            dist = getattr(self, part)
+            if dist is None and part == "worker_overhead_s":
+                continue
+            where = f"calibration: pipeline.{part}"
+            if not isinstance(dist, Mapping) or not dist.get("quantiles"):
+                raise ConfigError(f"{where} needs a distribution with quantiles")
+            qs = [float(q) for q in dist["quantiles"]]
+            if not all(math.isfinite(q) and q >= 0 for q in qs) or qs != sorted(qs):
+                raise ConfigError(f"{where}: quantiles must be non-decreasing seconds >= 0")
+        table = {str(m): tuple(float(f) for f in factors) for m, factors in self.slowdown.items()}
+        for model, factors in table.items():
+            if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
+                raise ConfigError(
+                    f"calibration: pipeline.slowdown.{model} must be a list of numbers > 0, got {list(factors)}"
+                )
+        object.__setattr__(self, "slowdown", table)
+
+    def slowdown_for(self, model: str, running: int) -> float | None:
+        """The factor of a call of ``model`` that starts while ``running`` other calls run (None:
+        not measured for that model)."""
+        factors = self.slowdown.get(model)
+        return None if not factors else factors[min(running, len(factors) - 1)]
+
+    def mean(self, part: str) -> float:
+        dist = getattr(self, part)
+        return 0.0 if dist is None else float(dist["mean"])
+
+    def sample(self, part: str, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws of ``part``: its quantiles' inverse CDF at uniform levels (linear
+        between the quantile levels (k + 0.5) / n, flat beyond the outer ones); zeros for a
+        part that was not measured."""
+        dist = getattr(self, part)
+        if dist is None:
+            return np.zeros(size)
+        qs = np.asarray(dist["quantiles"], dtype=float)
+        levels = (np.arange(qs.size) + 0.5) / qs.size
+        return np.interp(rng.random(size), levels, qs)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            p: dict(getattr(self, p)) for p in PIPELINE_PARTS if getattr(self, p) is not None
+        }
+        if self.slowdown:
+            out["slowdown"] = {m: list(f) for m, f in self.slowdown.items()}
+        return out | ({"source": self.source} if self.source else {})
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> PipelinePrior:
+        body = _mapping(raw, where)
+        _only(body, {*PIPELINE_PARTS, "slowdown", "source"}, where)
+        missing = [p for p in PIPELINE_PARTS[:3] if p not in body]
+        if missing:
+            raise ConfigError(f"{where}: missing {', '.join(missing)}")
+        parts = {}
+        for part in PIPELINE_PARTS:
+            if body.get(part) is None:
+                continue
+            dist = dict(_mapping(body[part], f"{where}.{part}"))
+            if "mean" not in dist or not isinstance(dist.get("quantiles"), list):
+                raise ConfigError(f"{where}.{part}: needs 'mean' and a list of 'quantiles'")
+            dist["mean"] = _number(dist["mean"], f"{where}.{part}.mean")
+            dist["quantiles"] = [_number(q, f"{where}.{part}.quantiles") for q in dist["quantiles"]]
+            parts[part] = dist
+        slowdown = {}
+        for model, factors in _mapping(body.get("slowdown", {}), f"{where}.slowdown").items():
+            if not isinstance(factors, list):
+                raise ConfigError(f"{where}.slowdown.{model}: expected a list of factors, got {factors!r}")
+            slowdown[str(model)] = tuple(_number(f, f"{where}.slowdown.{model}") for f in factors)
+        try:
+            return cls(**parts, slowdown=slowdown, source=str(body.get("source", "")))
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("calibration: pipeline", where)) from None
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A deployment's calibration; see the module docstring. Every field may be empty:
@@ -119,6 +237,7 @@ class Calibration:
     models: Mapping[str, ModelPrior] = field(default_factory=dict)
     servers: Mapping[str, ServerPrior] = field(default_factory=dict)
     source: str = ""
+    pipeline: PipelinePrior | None = None  # the live pipeline's own latencies, when measured on one
 
     def __post_init__(self) -> None:
         edges = tuple(float(e) for e in self.complexity_edges)
@@ -276,7 +395,7 @@ class Calibration:
     def merged(self, newer: Calibration) -> Calibration:
         """This calibration updated by ``newer``: its complexity scale if it has one, its
         models and servers replacing the ones of the same name (the others are kept; e.g.
-        one node calibrated after another)."""
+        one node calibrated after another), its pipeline latencies if it has them."""
         cx = newer if newer.complexity_edges or newer.complexity_quantiles else self
         return Calibration(
             cx.complexity_edges,
@@ -285,6 +404,7 @@ class Calibration:
             {**self.models, **newer.models},
             {**self.servers, **newer.servers},
             newer.source or self.source,
+            newer.pipeline or self.pipeline,
         )
 
     # --- files -------------------------------------------------------------------------------
@@ -303,7 +423,7 @@ class Calibration:
             },
             "models": {n: clean(vars_of(p)) for n, p in self.models.items()},
             "servers": {n: clean(vars_of(p)) for n, p in self.servers.items()},
-        }
+        } | ({"pipeline": self.pipeline.to_dict()} if self.pipeline is not None else {})
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), indent=1).encode() + b"\n"
@@ -312,7 +432,7 @@ class Calibration:
     def from_dict(cls, raw: Any, where: str = "calibration") -> Calibration:
         """Parse :meth:`to_dict`'s form; errors are one line naming ``where`` and the key."""
         root = _mapping(raw, where)
-        _only(root, {"version", "source", "complexity", "models", "servers"}, where)
+        _only(root, {"version", "source", "complexity", "models", "servers", "pipeline"}, where)
         if root.get("version") != CALIBRATION_VERSION:
             raise ConfigError(f"{where}: version {root.get('version')!r} is not {CALIBRATION_VERSION}")
         cx = _mapping(root.get("complexity", {}), f"{where}: complexity")
@@ -333,6 +453,7 @@ class Calibration:
                 sid: _record(ServerPrior, body, f"{where}: servers.{sid}")
                 for sid, body in _mapping(root.get("servers", {}), f"{where}: servers").items()
             }
+            pipeline = root.get("pipeline")
             return cls(
                 edges,
                 quantiles,
@@ -340,6 +461,7 @@ class Calibration:
                 models,
                 servers,
                 str(root.get("source", "")),
+                None if pipeline is None else PipelinePrior.from_dict(pipeline, f"{where}: pipeline"),
             )
         except ConfigError as exc:
             msg = str(exc).removeprefix("calibration: ")

@@ -10,6 +10,13 @@ result goes to ``--out`` and, with a broker (``--bootstrap``), to the compacted
 calibration topic, merged over the calibration already there (so each node can calibrate
 its own servers), where the scheduler reads it at start (or pass it with ``worker
 scheduler --calibration FILE``). Run it on the machine that serves those servers.
+
+``--live-results FILE`` (what ``cdio-stream demo --results`` writes: every result of a live
+run) adds what only a running pipeline shows (:mod:`cdio_stream.live_calibration`): the
+detectors' mean time inside the running deployment, which then wins over the profiled one,
+and the pipeline's own latencies (preprocess, scheduling, dispatch, worker overhead), with
+which ``cdio-stream simulate --topology topics.yaml --calibration FILE`` models the live
+pipeline. Take them from a run on other frames than the ones you simulate.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--models", type=Path, help="extra model registry YAML (as the workers' --models)")
     p.add_argument("--buckets", type=int, default=4, help="complexity buckets of the bandit (default 4)")
     p.add_argument("--trace", type=Path, help="keep the profiling trace here (resumable)")
+    p.add_argument("--fps", type=float, default=25.0,
+                   help="frame rate of the trace's capture times (default 25; the demo replays at 2.5)")  # fmt: skip
+    p.add_argument("--live-results", type=Path, metavar="RESULTS_JSONL",
+                   help="results of a live run (`demo --results`): in-pipeline detector times and the "
+                        "pipeline's own latencies")  # fmt: skip
     p.add_argument("--no-publish", action="store_true", help="do not write to the calibration topic")
     p.set_defaults(func=run)
 
@@ -67,7 +79,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     dataset = DetracDataset(args.dataset)
     with tempfile.TemporaryDirectory(prefix="cdio-calibrate-") as tmp:
         trace_path = args.trace or Path(tmp) / "trace.jsonl"
-        profile_dataset(dataset, detectors, trace_path, limit=args.limit)
+        profile_dataset(dataset, detectors, trace_path, limit=args.limit, fps=args.fps)
         frames = read_trace(trace_path)
     if not frames:
         raise ConfigError(f"{args.dataset}: no frames to calibrate on")
@@ -77,6 +89,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     cal = Calibration.from_trace(frames, servers=servers, device=device, n_buckets=args.buckets,
                                  links=make_links(topology.servers), source=source)  # fmt: skip
     cal = Calibration.from_cards(registry, models, base=cal)  # models without ground truth here
+    if args.live_results is not None:
+        cal = _with_live_results(cal, args.live_results, topology, frames)
     if publish:
         from cdio_stream.kafka.calibration_topic import publish_calibration, read_calibration
 
@@ -90,6 +104,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"wrote {args.out}", file=sys.stderr)
     _print(cal, servers)
     return 0
+
+
+def _with_live_results(cal, path: Path, topology, frames):
+    from cdio_stream.errors import MessageError
+    from cdio_stream.jsonl import iter_jsonl
+    from cdio_stream.live_calibration import calibration_from_results
+    from cdio_stream.messages import decode_result
+
+    def parse(line: bytes):
+        try:
+            return decode_result(line)
+        except MessageError as exc:  # reported with the file and line by iter_jsonl
+            raise ValueError(str(exc)) from None
+
+    results = list(iter_jsonl(path, parse, "result"))
+    return calibration_from_results(results, topology.servers, base=cal, profiled=frames,
+                                    source=f"live results {path}")  # fmt: skip
 
 
 def _print(cal, servers) -> None:

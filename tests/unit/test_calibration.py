@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from cdio_stream.calibration import (
     CALIBRATION_FILE,
     Calibration,
     ModelPrior,
+    PipelinePrior,
     ServerPrior,
     default_calibration,
     distribution,
@@ -124,6 +126,28 @@ class TestFromTrace:
             Calibration.from_trace([])
 
 
+DIST = '{"mean": 0.1, "quantiles": [0.1, 0.2]}'
+PIPE = f'"preprocess_s": {DIST}, "schedule_s": {DIST}'
+
+
+class TestPipelinePrior:
+    def test_draws_follow_the_quantiles(self):
+        prior = PipelinePrior(*(distribution(np.linspace(0.01, 0.05, 101)),) * 3)
+        draws = prior.sample("dispatch_s", np.random.default_rng(0), 20_000)
+        assert draws.min() >= 0.01 - 1e-9 and draws.max() <= 0.05 + 1e-9
+        assert np.median(draws) == pytest.approx(0.03, abs=1e-3) and draws.mean() == pytest.approx(
+            0.03, abs=1e-3
+        )
+        assert not prior.sample("worker_overhead_s", np.random.default_rng(0), 3).any()  # not measured: 0
+        assert prior.mean("worker_overhead_s") == 0.0
+
+    def test_merged_keeps_the_pipeline_unless_the_newer_has_one(self):
+        prior = PipelinePrior(*(distribution([0.01]),) * 3)
+        assert Calibration(pipeline=prior).merged(Calibration(source="x")).pipeline == prior
+        other = replace(prior, source="newer")
+        assert Calibration(pipeline=prior).merged(Calibration(pipeline=other)).pipeline == other
+
+
 class TestFile:
     def test_round_trip(self, tmp_path):
         cal = Calibration(
@@ -133,9 +157,12 @@ class TestFile:
             models={"edge": ModelPrior(0.02, 0.03, "cpu-host", 30.0, distribution([10, 30, 50]), "x")},
             servers={"cloud": ServerPrior("cloud", 0.04, 40.0, 3e8, 0.02)},
             source="test",
+            pipeline=PipelinePrior(
+                *(distribution([0.01, 0.02, 0.05]),) * 3, None, {"cloud": (1.5, 2.0)}, "a run"
+            ),
         )
         back = load_calibration(cal.save(tmp_path / "c.json"))
-        assert back == cal
+        assert back == cal and back.pipeline.slowdown == {"cloud": (1.5, 2.0)}
 
     @pytest.mark.parametrize(
         ("body", "message"),
@@ -148,6 +175,22 @@ class TestFile:
             ('{"version": 1, "models": {"edge": {"accuracy": 120}}}', "models.edge.accuracy must be mAP50"),
             ('{"version": 1, "servers": {"edge-1": {"speed": 1}}}', "servers.edge-1: unknown key(s) speed"),
             ("[1, 2]", "expected an object"),
+            (
+                '{"version": 1, "pipeline": {"preprocess_s": {"mean": 0.1, "quantiles": [0.1]}}}',
+                "pipeline: missing schedule_s, dispatch_s",
+            ),
+            (
+                f'{{"version": 1, "pipeline": {{{PIPE}, "dispatch_s": {{"mean": 1, "quantiles": [0.2, 0.1]}}}}}}',
+                "pipeline.dispatch_s: quantiles must be non-decreasing",
+            ),
+            (
+                f'{{"version": 1, "pipeline": {{{PIPE}, "dispatch_s": {{"quantiles": [0.1]}}}}}}',
+                "pipeline.dispatch_s: needs 'mean'",
+            ),
+            (
+                f'{{"version": 1, "pipeline": {{{PIPE}, "dispatch_s": {DIST}, "slowdown": {{"cloud": [1, 0]}}}}}}',
+                "pipeline.slowdown.cloud must be a list of numbers > 0",
+            ),
         ],
     )
     def test_bad_file_is_a_one_line_error_naming_it(self, tmp_path, body, message):
@@ -188,6 +231,18 @@ class TestDeploymentFlags:
         assert main(["demo", "--calibration", str(bad)]) == 2
         err = capsys.readouterr().err
         assert f"calibration file {bad}: version None is not 1" in err and "broker" not in err
+
+    def test_the_demo_passes_its_reference_rate_to_the_scheduler(self, capsys):
+        from cdio_stream.cli import main
+        from cdio_stream.cli.deployment import pipeline_workers
+        from cdio_stream.topology import load_topology
+
+        topology = load_topology(CALIBRATION_FILE.parent.parent / "topics.yaml")
+        sched = next(s.argv for s in pipeline_workers(topology, reference_rate=0.0) if s.name == "scheduler")
+        assert sched[sched.index("--reference-rate") + 1] == "0.0"
+        assert main(["demo", "--reference-rate", "1.5"]) == 2
+        err = capsys.readouterr().err
+        assert "--reference-rate must be in [0, 1], got 1.5" in err and "broker" not in err
 
 
 class TestRestoreAfterRecalibration:

@@ -16,6 +16,7 @@ BROKER_FREE = [
     "cdio_stream.rpp.pipeline",
     "cdio_stream.policy.registry",
     "cdio_stream.calibration",
+    "cdio_stream.live_calibration",
     "cdio_stream.system.profiles",
     "cdio_stream.sim.simulator",
     "cdio_stream.data.detrac",

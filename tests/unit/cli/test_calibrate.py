@@ -109,3 +109,52 @@ class TestErrors:
         monkeypatch.delenv("CDIO_KAFKA_BOOTSTRAP", raising=False)
         assert main(["calibrate", str(detrac_sample)]) == 2
         assert "calibrate writes nowhere" in capsys.readouterr().err
+
+
+class TestLiveResults:
+    """``calibrate --live-results``: what a live run measured is added to what was profiled."""
+
+    def test_adds_the_pipeline_latencies_and_in_pipeline_times(
+        self, calibrated, deployment, detrac_sample, capsys
+    ):
+        from dataclasses import replace
+
+        from cdio_stream.messages import encode_result
+        from tests.unit.test_live_calibration import run
+
+        topics, registry, tmp = deployment
+        _, trace = calibrated
+        results = tmp / "live.jsonl"
+        # The live run's results, on the sample's frames (so that they match the profiled trace).
+        renamed = [replace(r, model=f"tiny-{r.tier}", stream_id=trace[i % len(trace)].stream,
+                           frame_no=trace[i % len(trace)].frame) for i, r in enumerate(run())]  # fmt: skip
+        results.write_bytes(b"".join(encode_result(r) + b"\n" for r in renamed))
+        out = tmp / "calibration-live.json"
+        argv = ["--topics", str(topics), "--cache-dir", str(tmp / "cache"), "--torch-threads", "2", "--offline",
+                "calibrate", str(detrac_sample), "--models", str(registry), "--out", str(out), "--trace",
+                str(tmp / "trace.jsonl"), "--live-results", str(results), "--no-publish"]  # fmt: skip
+        assert main(argv) == 0
+        cal, profiled = load_calibration(out), load_calibration(tmp / "calibration.json")
+        assert cal.pipeline is not None and cal.pipeline.mean("schedule_s") == pytest.approx(0.040, abs=1e-4)
+        edge, cloud = (
+            next(s for s in load_topology(topics).servers if s.id == i) for i in ("edge-1", "cloud")
+        )
+        assert cal.inference_s(edge) == pytest.approx(0.030)
+        assert cal.inference_s(cloud) == pytest.approx(0.070)
+        alone = {f.key: f.latency_s["tiny-cloud"] for f in trace}
+        queued = [r for r in renamed if r.task_id.startswith("c/")]  # the cloud's calls that start alone
+        expected = np.mean([0.060 / alone[(r.stream_id, r.frame_no)] for r in queued])
+        assert cal.pipeline.slowdown["tiny-cloud"][0] == pytest.approx(expected, rel=1e-3)
+        assert cal.accuracy(cloud) == profiled.accuracy(cloud)  # the profiled accuracy priors are kept
+        assert cal.complexity_edges == profiled.complexity_edges
+
+    def test_a_bad_results_file_is_one_line_naming_it(self, deployment, detrac_sample, capsys):
+        topics, registry, tmp = deployment
+        bad = tmp / "bad.jsonl"
+        bad.write_text('{"kind": "result"}\n')
+        argv = ["--topics", str(topics), "--cache-dir", str(tmp / "cache"), "--offline", "calibrate",
+                str(detrac_sample), "--models", str(registry), "--out", str(tmp / "x.json"), "--trace",
+                str(tmp / "trace.jsonl"), "--live-results", str(bad), "--no-publish"]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"{bad}:1" in err
