@@ -5,6 +5,19 @@ the documented synthetic generator. Prints the paper's metrics per policy; ``--j
 prints them as JSON instead, ``--records`` writes every task's record as JSON Lines.
 
     cdio-stream simulate --policy cdio --policy sniper --deployment V2 --bandwidth fluctuating
+
+The servers are a paper deployment (``--deployment V1..V4``, device profiles) or those of a
+``topics.yaml`` (``--topology FILE``: their registry detectors, e.g. the shipped ``edge`` and
+``cloud``, need their inference times from ``--calibration``). ``--calibration FILE`` is
+what ``worker scheduler --calibration`` takes: the policies get it as the scheduler would, the
+simulator its servers' inference times and, when it was measured on a running pipeline
+(``cdio-stream calibrate --live-results``), the pipeline's own latencies, so it models the
+live deployment (cdio_stream/sim/simulator.py). ``--replay`` makes the frames arrive and get
+their requirements as ``cdio-stream replay`` and the demo publish them, so a simulated and a
+live run of the same frames and seed see the same tasks:
+
+    cdio-stream simulate --trace trace.jsonl --topology topics.yaml --calibration cal.json \\
+        --replay --accuracy-range auto --policy cdio --preference lstm --seed 0
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cdio_stream.cli.accuracy_range import add_accuracy_range, resolve_accuracy_range
 from cdio_stream.formatting import fmt
 
 __all__ = ["register", "run"]
@@ -25,6 +39,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--policy", action="append", dest="policies", metavar="NAME",
                    help="policy to run (repeatable; default: cdio); 'all' runs every policy")  # fmt: skip
     p.add_argument("--deployment", default="V1", help="model deployment version V1..V4 (paper Table 2)")
+    p.add_argument("--topology", type=Path, metavar="TOPICS_YAML",
+                   help="simulate the servers of this topics.yaml instead of --deployment")  # fmt: skip
+    p.add_argument("--calibration", type=Path,
+                   help="calibration file (`cdio-stream calibrate --out`): for the policies, the servers' inference "
+                        "times and, if measured on a live run, the pipeline's latencies")  # fmt: skip
+    p.add_argument("--replay", action="store_true",
+                   help="streams start together and requirements are drawn per stream, as replay and the demo do")  # fmt: skip
+    add_accuracy_range(p, ("50", "80"))
+    p.add_argument("--delay-range", nargs=2, type=float, default=[0.2, 0.6], metavar=("LO", "HI"),
+                   help="D^q range, seconds (default the paper's 0.2 0.6)")  # fmt: skip
     p.add_argument("--edges", type=int, default=4, help="number of edge servers")
     p.add_argument("--bandwidth", choices=("stable", "fluctuating"), default="stable")
     p.add_argument("--trace", type=Path, help="profiling trace (JSON Lines); default: synthetic")
@@ -55,7 +79,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Any) -> int:
     import orjson
 
-    from cdio_stream.calibration import Calibration
+    from cdio_stream.calibration import Calibration, load_calibration
     from cdio_stream.errors import ConfigError
     from cdio_stream.policy import POLICY_NAMES, make_policy
     from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace
@@ -75,13 +99,22 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         trace = synthetic_trace(
             SyntheticTraceConfig(streams=args.streams, frames=args.frames, fps=args.fps, seed=args.seed)
         )
-    servers = make_servers(args.deployment, n_edge=args.edges)
-    # The trace's complexity scale (bucket edges, median); no model priors: the simulated
-    # servers' latencies are device profiles, not the profiling machine's.
-    calibration = Calibration.from_trace(trace, models=False, source="the simulated trace")
-    workload = WorkloadConfig(preference=args.preference, preference_error=args.preference_error,
+    if args.topology is not None:
+        settings = replace(settings, topics_file=args.topology)
+        servers = list(settings.topology().servers)
+    else:
+        servers = make_servers(args.deployment, n_edge=args.edges)
+    given = load_calibration(args.calibration) if args.calibration is not None else None
+    # The policies take --calibration as the scheduler does; without one, the trace's complexity
+    # scale (bucket edges, median) and no model priors: the simulated servers' latencies are
+    # device profiles, not the profiling machine's.
+    calibration = given or Calibration.from_trace(trace, models=False, source="the simulated trace")
+    a_range = resolve_accuracy_range(args.accuracy_range, settings)
+    workload = WorkloadConfig(a_req_range=a_range, d_req_range=tuple(args.delay_range), preference=args.preference,
+                              preference_error=args.preference_error,
                               rpp_checkpoint=str(args.rpp_checkpoint) if args.rpp_checkpoint else None,
-                              seed=args.seed)  # fmt: skip
+                              seed=args.seed, requirements="replay" if args.replay else "uniform",
+                              stream_offsets=not args.replay)  # fmt: skip
     judge = None
     if args.trace is None and args.feedback == "reference":
         # The reference's card: other annotated synthetic frames (another seed) run through the same
@@ -96,7 +129,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         judge = reference_card(card_frames, servers, replace(workload, seed=args.seed + 1000), spaces)
     sim = Simulator(trace, servers, make_links(servers, args.bandwidth, seed=args.seed), slot_s=args.slot,
                     workload=workload, feedback=args.feedback, reference_rate=args.reference_rate,
-                    reference_judge=judge)  # fmt: skip
+                    reference_judge=judge, calibration=given,
+                    pipeline=None if given is None else given.pipeline)  # fmt: skip
     results = {}
     records_fh = args.records.open("wb") if args.records else None
     try:
@@ -116,8 +150,10 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return 0
-    print(f"{len(sim.tasks)} tasks, deployment {args.deployment}, {args.bandwidth} bandwidth, "
-          f"feedback {args.feedback}, preference {args.preference}")  # fmt: skip
+    where = f"servers of {args.topology}" if args.topology is not None else f"deployment {args.deployment}"
+    live = " (live pipeline latencies from the calibration)" if sim.pipeline is not None else ""
+    print(f"{len(sim.tasks)} tasks, {where}{live}, {args.bandwidth} bandwidth, feedback {args.feedback}, "
+          f"preference {args.preference}, A^q in [{a_range[0]:g}, {a_range[1]:g}]")  # fmt: skip
     cols = (("mean_accuracy", "acc", ".2f", 1), ("acc_success", "acc ok%", ".1f", 100),
             ("delay_success", "delay ok%", ".1f", 100), ("mean_delay_s", "delay ms", ".0f", 1000),
             ("compute_tflop", "TFLOP", ".3f", 1), ("bandwidth_mbps", "paperMbps", ".1f", 1),

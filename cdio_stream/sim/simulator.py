@@ -40,10 +40,52 @@ What the policy learns about accuracy depends on ``feedback``:
 
 The records' and metrics' accuracy is always the true one: feedback only changes what the
 policy learns.
+
+Servers and latencies. A server's batch-1 inference time is its ``calibration``'s
+(:meth:`~cdio_stream.calibration.Calibration.inference_s`, e.g. measured on the deployment)
+when it has one, else its device profile's; with a calibrated time the profile's batching
+curve is scaled to it, and a model without a profile (a registry detector such as the
+shipped ``edge``/``cloud``) runs one frame at a time.
+
+The live pipeline (``pipeline=``, a :class:`~cdio_stream.calibration.PipelinePrior` measured on
+a running deployment). The paper's system above has no Kafka between its parts; the live
+pipeline has, and its workers emulate their links themselves. Given the pipeline's measured
+latencies the simulator models what the live pipeline does instead (every draw from the
+prior's distributions, seeded by the workload's seed, the same for every policy):
+
+* preprocess: the frames captured at one instant are one micro-batch of the preprocess
+  worker, and each of its tasks waits for all of it: one per-frame draw x the batch's frames,
+  instead of ``preprocess_s``;
+* slots: the first task ready opens a slot, which is decided a ``schedule_s`` draw later
+  (tasks hop, the scheduler's slot wait, its decision); tasks ready by then join it;
+* dispatch: a decided task reaches its server's worker a ``dispatch_s`` draw later (the
+  assignment hop); a worker serves one task at a time (batch 1, the inference worker's
+  default) and emulates the uplink itself, so a task's transfer starts when it has reached
+  the worker and the worker is done with the previous task plus a ``worker_overhead_s``
+  draw (result send, ack, pick-up, decode), and its inference when the transfer arrives:
+
+      link start = max(decided + dispatch, previous inference end + worker overhead)
+      inference start = link start + sending + link latency
+
+* inference: the trace's profiled latency of the frame (its detector alone on the machine)
+  x the prior's ``slowdown`` for its detector and the number of detector calls on other
+  servers in progress when it starts (CPU contention between the workers, measured; the
+  calls counted are those already scheduled when the task is dispatched), where
+  the trace has latencies and the prior a slowdown for the model; else the calibrated time
+  x jitter;
+* energy as the live stage charges it: idle power for the gaps between a server's detector
+  calls only (nothing before its first call, no idle tail after its last).
+
+Not modelled: contention beyond that (a call is not slowed down by calls that start after
+it, except through the measured factor, which averages over what happened during such
+calls; the pipeline's other processes are in the factor too), the feedback's hop back to
+the scheduler, reference runs' forwarding (under ``feedback="reference"`` a shadow run is
+dispatched at the decision, as in the paper's model) and inference batching (``--batch-size``).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +93,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cdio_stream.calibration import Calibration, PipelinePrior
 from cdio_stream.errors import ConfigError, DatasetError
 from cdio_stream.feedback import ReferenceJudge, ReferencePlan, ReferenceSampler, simulated_agreement
 from cdio_stream.metrics import Metrics, TaskRecord, summarize
@@ -135,6 +178,8 @@ class Simulator:
         reference_max_se: float = 0.2,
         reference_tier: str = "cloud",
         reference_judge: ReferenceJudge | None = None,
+        calibration: Calibration | None = None,
+        pipeline: PipelinePrior | None = None,
     ) -> None:
         if slot_s <= 0 or preprocess_s < 0:
             raise ConfigError(f"slot_s must be > 0 and preprocess_s >= 0, got {slot_s}, {preprocess_s}")
@@ -154,11 +199,8 @@ class Simulator:
             raise DatasetError("the trace repeats (stream, frame) keys")
         self.slot_s, self.preprocess_s = float(slot_s), float(preprocess_s)
         self.links = [links[s.id] for s in self.servers]
+        self.pipeline = pipeline
         self._devices = [profiles.device(s.device) for s in self.servers]
-        self._base_inf = [profiles.inference_time(s.model, s.device) for s in self.servers]
-        self._max_batch = [dev.max_batch for dev in self._devices]
-        self._batch_s = [np.array([profiles.batch_time(s.model, s.device, b) for b in range(1, dev.max_batch + 1)])
-                         for s, dev in zip(self.servers, self._devices, strict=True)]  # fmt: skip
         models = [s.model for s in self.servers]
         for m in set(models):
             if any(m not in fr.accuracy for fr in self.frames):
@@ -168,11 +210,32 @@ class Simulator:
         # Per task x server: accuracy and inference-time jitter, precomputed once.
         self._acc = np.array([[self.frames[f].accuracy[m] for m in models] for f in frame_of])
         self._jitter = np.ones_like(self._acc)
-        for j, m in enumerate(models):
+        traced: dict[str, float] = {}  # server id -> the trace's mean latency (its calls are contended)
+        for j, (s, m) in enumerate(zip(self.servers, models, strict=True)):
             lat = np.array([self.frames[f].latency_s.get(m, np.nan) for f in frame_of])
             if np.all(np.isfinite(lat)) and lat.mean() > 0:
                 self._jitter[:, j] = lat / lat.mean()
+                if pipeline is not None and pipeline.slowdown_for(m, 0) is not None:
+                    traced[s.id] = float(lat.mean())
+        self._batch_s = [_batch_curve(s, dev, profiles, calibration, single=pipeline is not None,
+                                      traced=traced.get(s.id))
+                         for s, dev in zip(self.servers, self._devices, strict=True)]  # fmt: skip
+        self._base_inf = [float(curve[0]) for curve in self._batch_s]
+        self._max_batch = [len(curve) for curve in self._batch_s]
+        # The detector of each server whose calls the pipeline's measured contention slows down.
+        self._contended = [s.model if s.id in traced else None for s in self.servers]
         self._row = {t.task_id: i for i, t in enumerate(self.tasks)}
+        self._pre = np.full(len(self.tasks), self.preprocess_s)
+        if pipeline is not None:  # the live pipeline's latencies, drawn once: every policy gets the same
+            rng = np.random.default_rng([(workload or WorkloadConfig()).seed, 0x9E1])
+            instants, group = np.unique(
+                np.round([t.arrival_time for t in self.tasks], 6), return_inverse=True
+            )
+            batch_s = pipeline.sample("preprocess_s", rng, len(instants)) * np.bincount(group)
+            self._pre = batch_s[group]
+            self._schedule = pipeline.sample("schedule_s", rng, len(self.tasks))  # one per slot, in order
+            self._dispatch = pipeline.sample("dispatch_s", rng, len(self.tasks))
+            self._overhead = pipeline.sample("worker_overhead_s", rng, len(self.tasks))
         self._ref_j = next((j for j, s in enumerate(self.servers) if s.tier == reference_tier), None)
         if feedback == "reference" and (self._ref_j is None or len({s.tier for s in self.servers}) < 2):
             raise ConfigError(
@@ -210,6 +273,18 @@ class Simulator:
             raise ConfigError(f"policy servers {policy.server_ids} differ from the simulator's")
         tasks = self.tasks[:limit] if limit is not None else self.tasks
         run = _Run(self, policy)
+        if self.pipeline is not None:
+            ready = [t.arrival_time + float(self._pre[self._row[t.task_id]]) for t in tasks]
+            order = sorted(range(len(tasks)), key=lambda k: (ready[k], k))
+            start = 0
+            while start < len(order):  # a slot opens at its first ready task, decided a schedule draw later
+                decided = ready[order[start]] + float(self._schedule[run.slots])
+                stop = start + 1
+                while stop < len(order) and ready[order[stop]] <= decided:
+                    stop += 1
+                run.slot([tasks[k] for k in order[start:stop]], decided)
+                start = stop
+            return run.finish()
         slot_of = [int((t.arrival_time + self.preprocess_s) // self.slot_s) for t in tasks]
         start = 0
         while start < len(tasks):
@@ -224,10 +299,10 @@ class Simulator:
 class _Batch:
     """Tasks one server runs together: they start at ``start`` and all wait its latency."""
 
-    __slots__ = ("start", "idle", "members")
+    __slots__ = ("start", "idle", "factor", "members")
 
-    def __init__(self, start: float, idle: float) -> None:
-        self.start, self.idle = start, idle
+    def __init__(self, start: float, idle: float, factor: float = 1.0) -> None:
+        self.start, self.idle, self.factor = start, idle, factor  # factor: the live pipeline's slowdown
         self.members: list[tuple[float, Callable[[float, float, float, float, int], None]]] = []
 
 
@@ -269,6 +344,12 @@ class _Run:
             tuple[int, float, int, float, float]
         ] = []  # (record, TFLOP, bytes, J, WAN Mbit)
         self.seq = 0
+        self.slots = 0
+        # Detector calls started per server (the live stage charges no idle before the first one)
+        # and, in the live pipeline's model, each call's interval (for the contention between them).
+        self.calls = [0] * m
+        self.call_starts: list[list[float]] = [[] for _ in range(m)]
+        self.call_ends: list[list[float]] = [[] for _ in range(m)]
         self._shadow_cost: dict[str, tuple[str, float]] = {}  # task -> (shadow server, TFLOP)
         self.plan = None
         if sim.feedback == "reference":
@@ -287,16 +368,36 @@ class _Run:
             if ob is not None:
                 self.close(j)
             begins = max(arrival, self.server_free[j])
-            ob = self.open[j] = _Batch(begins, max(begins - self.server_free[j], 0.0))
+            idle = max(begins - self.server_free[j], 0.0)
+            if self.sim.pipeline is not None and self.calls[j] == 0:
+                idle = 0.0
+            self.calls[j] += 1
+            model = self.sim._contended[j]
+            factor = (
+                1.0 if model is None else self.sim.pipeline.slowdown_for(model, self._running_at(j, begins))
+            )
+            ob = self.open[j] = _Batch(begins, idle, factor)
             ob.members.append((jitter, done))
         self.server_free[j] = ob.start + self._latency(j, ob)
+        if self.sim.pipeline is not None:  # one call at a time: its interval is final
+            self.call_starts[j].append(ob.start)
+            self.call_ends[j].append(self.server_free[j])
         if len(ob.members) >= self.sim._max_batch[j]:
             self.close(j)
+
+    def _running_at(self, j: int, t: float) -> int:
+        """Detector calls of servers other than ``j`` in progress at ``t`` (the live pipeline's
+        workers serve one call at a time, so each server's calls are sorted and disjoint)."""
+        running = 0
+        for i, starts in enumerate(self.call_starts):
+            k = bisect.bisect_right(starts, t) - 1
+            running += i != j and k >= 0 and self.call_ends[i][k] > t
+        return running
 
     def _latency(self, j: int, ob: _Batch) -> float:
         b = len(ob.members)
         jitter = sum(jit for jit, _ in ob.members) / b
-        return float(self.sim._batch_s[j][b - 1]) * jitter
+        return float(self.sim._batch_s[j][b - 1]) * jitter * ob.factor
 
     def close(self, j: int) -> None:
         ob = self.open[j]
@@ -318,6 +419,7 @@ class _Run:
 
     # -------------------------------------------------------------- slots
     def slot(self, slot: Sequence[SlotTask], now: float) -> None:
+        self.slots += 1
         for j, ob in enumerate(self.open):
             if ob is not None and ob.start < now:  # every later arrival comes after its start
                 self.close(j)
@@ -355,12 +457,16 @@ class _Run:
         pending = _Pending(2 if shadow is not None else 1)
         slot_index = len(self.records)
         self.records.append(None)
-        transfer = self.link_q[j].send(sent_bytes(task.payload_bytes, d.quality), now)
+        link_start = now
+        if sim.pipeline is not None:  # the worker emulates the uplink once it has the task and is free
+            link_start = max(now + float(sim._dispatch[i]), self.server_free[j] + float(sim._overhead[i]))
+        transfer = self.link_q[j].send(sent_bytes(task.payload_bytes, d.quality), link_start)
         self.last_bw[j] = transfer.rate_bps
         accuracy = accuracy_at(float(sim._acc[i, j]), d.quality)
+        preprocess = float(sim._pre[i])
 
         def served(start: float, latency: float, busy: float, idle: float, b: int) -> None:
-            out = execution.outcome(d, task, server, transfer, sim._devices[j], preprocess_s=sim.preprocess_s, start_s=start,
+            out = execution.outcome(d, task, server, transfer, sim._devices[j], preprocess_s=preprocess, start_s=start,
                           inference_s=latency, busy_s=busy, idle_s=idle, accuracy=accuracy, batch_size=b)  # fmt: skip
             rec = self.records[slot_index] = _record(out, task, server, d, now, transfer.start_s)
             fb = out.feedback()
@@ -394,7 +500,7 @@ class _Run:
 
         def shadow_done(start: float, latency: float, busy: float, idle: float, b: int) -> None:
             ref = execution.outcome(Decision(task.task_id, ref_server.id), task, ref_server, transfer, sim._devices[k],
-                          preprocess_s=sim.preprocess_s, start_s=start, inference_s=latency, busy_s=busy,
+                          preprocess_s=float(sim._pre[i]), start_s=start, inference_s=latency, busy_s=busy,
                           idle_s=idle, accuracy=other_truth, batch_size=b)  # fmt: skip
             costs = ref.costs
             pending.judge = lambda fb: replace(
@@ -420,7 +526,35 @@ class _Run:
         horizon = max((r.finished_s for r in records), default=0.0)
         tail = sum(dev.idle_power_w * max(horizon - free, 0.0) for dev, free in zip(self.sim._devices,
                                                                                      self.server_free, strict=True))  # fmt: skip
+        if self.sim.pipeline is not None:  # as the live stage charges idle power: between calls only
+            tail = 0.0
         return SimResult(self.policy.name, records, summarize(records, idle_tail_j=tail, horizon_s=horizon))
+
+
+def _batch_curve(
+    server: ServerSpec,
+    device,
+    profiles: Profiles,
+    calibration: Calibration | None,
+    *,
+    single: bool,
+    traced: float | None = None,
+) -> np.ndarray:
+    """Seconds a batch of 1..max_batch frames takes on ``server`` (module docstring); ``traced``:
+    the batch-1 time from the trace's latencies, which wins (the pipeline's slowdown is applied
+    per call)."""
+    calibrated = (
+        traced if traced is not None else None if calibration is None else calibration.inference_s(server)
+    )
+    profiled = server.model in profiles.models
+    if calibrated is None and not profiled:
+        raise ConfigError(f"server {server.id} runs model {server.model!r}, which has no profile in models.yaml "
+                          "and no inference time in the calibration (measure one: cdio-stream calibrate)")  # fmt: skip
+    if not profiled:
+        return np.array([calibrated])
+    sizes = range(1, 2 if single else device.max_batch + 1)
+    curve = np.array([profiles.batch_time(server.model, server.device, b) for b in sizes])
+    return curve if calibrated is None else curve * (calibrated / curve[0])
 
 
 def _record(

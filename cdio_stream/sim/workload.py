@@ -2,7 +2,13 @@
 
 * Arrival: a frame arrives at its ``capture_time`` plus a per-stream offset drawn once in
   [0, 1/fps) so that cameras are not phase-locked.
-* Requirements (paper 4.2.1): A^q ~ U[50, 80] percent and D^q ~ U[0.2, 0.6] s per task.
+* Arrival with ``stream_offsets=False``: every stream starts at once, as ``cdio-stream
+  replay`` and the demo pace them (frame n of every stream at n / fps).
+* Requirements (paper 4.2.1): A^q ~ U[50, 80] percent and D^q ~ U[0.2, 0.6] s per task, from
+  one generator over the trace; ``requirements="replay"`` draws them per stream as ``cdio-stream
+  replay`` and the demo do (:class:`~cdio_stream.data.requirements.RequirementSampler` with the
+  same ranges and seed, stream k = the k-th stream name in sorted order, frames in order), so a
+  simulated and a live run of the same frames and seed give every task the same A^q and D^q.
 * Preference: the live system gets it from the RPP LSTM (cdio_stream.rpp). The simulator
   uses a *noisy oracle* with a stated error rate: the true label is "compute" when the edge
   model's accuracy on the frame is below A^q (the edge cannot satisfy C1), "bandwidth"
@@ -23,9 +29,17 @@ from cdio_stream.errors import ConfigError
 from cdio_stream.policy.base import SlotTask
 from cdio_stream.trace import TraceFrame
 
-__all__ = ["PREFERENCES", "WorkloadConfig", "build_tasks", "live_scale_features", "lstm_preferences"]
+__all__ = [
+    "PREFERENCES",
+    "REQUIREMENTS",
+    "WorkloadConfig",
+    "build_tasks",
+    "live_scale_features",
+    "lstm_preferences",
+]
 
 PREFERENCES = ("noisy-oracle", "lstm", "none")
+REQUIREMENTS = ("uniform", "replay")
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class WorkloadConfig:
     preference_confidence: float = 0.9
     rpp_checkpoint: str | None = None  # preference "lstm": the checkpoint (None: the shipped one)
     seed: int = 0
+    requirements: str = "uniform"  # or "replay" (module docstring)
+    stream_offsets: bool = True  # False: every stream starts at time 0 (the replay's pacing)
 
 
 def build_tasks(
@@ -50,13 +66,19 @@ def build_tasks(
         raise ConfigError("preference_error must be in [0, 1] and preference_confidence in [0.5, 1]")
     if cfg.preference == "noisy-oracle" and edge_model is None:
         raise ConfigError("the noisy-oracle preference needs the edge model's name")
+    if cfg.requirements not in REQUIREMENTS:
+        raise ConfigError(f"requirements must be one of {', '.join(REQUIREMENTS)}, got {cfg.requirements!r}")
     rng = np.random.default_rng(cfg.seed)
     n = len(frames)
     streams = sorted({fr.stream for fr in frames})
     period = _frame_period(frames)
     offsets = dict(zip(streams, rng.uniform(0.0, period, size=len(streams)), strict=True))
+    if not cfg.stream_offsets:
+        offsets = dict.fromkeys(streams, 0.0)
     a_req = rng.uniform(*cfg.a_req_range, size=n)
     d_req = rng.uniform(*cfg.d_req_range, size=n)
+    if cfg.requirements == "replay":
+        a_req, d_req = _replay_requirements(frames, streams, cfg)
     flips = rng.random(n) < cfg.preference_error
     lstm = lstm_preferences(frames, a_req, d_req, cfg.rpp_checkpoint) if cfg.preference == "lstm" else None
     tasks = []
@@ -85,6 +107,23 @@ def build_tasks(
         )
     order = sorted(range(n), key=lambda i: (tasks[i].arrival_time, i))
     return [tasks[i] for i in order], np.asarray(order, dtype=np.int64)
+
+
+def _replay_requirements(
+    frames: Sequence[TraceFrame], streams: list[str], cfg: WorkloadConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """A^q and D^q per frame as the replay draws them: stream k's generator, frames in order."""
+    from cdio_stream.data.requirements import RequirementSampler
+
+    sampler = RequirementSampler(tuple(cfg.a_req_range), tuple(cfg.d_req_range), seed=cfg.seed)
+    a_req, d_req = np.empty(len(frames)), np.empty(len(frames))
+    for k, stream in enumerate(streams):
+        draws = sampler.for_stream(k)
+        for i in sorted(
+            (i for i, fr in enumerate(frames) if fr.stream == stream), key=lambda i: frames[i].frame
+        ):
+            a_req[i], d_req[i] = draws.draw()
+    return a_req, d_req
 
 
 def _frame_period(frames: Sequence[TraceFrame]) -> float:

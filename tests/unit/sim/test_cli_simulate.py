@@ -68,3 +68,33 @@ class TestFeedbackAndPreferenceFlags:
         args = parse(["--streams", "2", "--frames", "40", "--edges", "2", "--preference", "lstm", "--json"])
         assert args.func(args, Settings()) == 0
         assert json.loads(capsys.readouterr().out)["cdio"]["tasks"] == 80
+
+
+class TestSimulatingTheLiveDeployment:
+    """``simulate --trace --topology topics.yaml --calibration FILE --replay``: the path the
+    sim-vs-live benchmark takes, on a profiled-like trace of the registry detectors."""
+
+    def test_it_runs_and_prints_the_metrics_a_live_run_reports(self, tmp_path, capsys):
+        from tests.unit.sim.test_live_pipeline import CAL, ROOT, SIX, live_trace
+
+        trace, cal = tmp_path / "trace.jsonl", tmp_path / "cal.json"
+        write_trace(trace, live_trace())
+        CAL.save(cal)
+        args = parse(["--trace", str(trace), "--topology", str(ROOT / "topics.yaml"), "--calibration", str(cal),
+                      "--replay", "--accuracy-range", "auto", "--preference", "lstm", "--policy", "cdio",
+                      "--policy", "all-edge", "--seed", "0", "--json"])  # fmt: skip
+        assert args.func(args, Settings()) == 0
+        out = json.loads(capsys.readouterr().out)
+        for name in ("cdio", "all-edge"):
+            assert out[name]["tasks"] == 120 and set(SIX) <= set(out[name])
+            assert all(out[name][k] == out[name][k] for k in SIX)  # no NaN
+        assert out["all-edge"]["cloud_share"] == 0.0 and out["all-edge"]["wan_mbps"] == 0.0
+
+    def test_registry_detectors_need_a_calibration(self, tmp_path):
+        from tests.unit.sim.test_live_pipeline import ROOT, live_trace
+
+        trace = tmp_path / "trace.jsonl"
+        write_trace(trace, live_trace(streams=1, frames=3))
+        args = parse(["--trace", str(trace), "--topology", str(ROOT / "topics.yaml")])
+        with pytest.raises(ConfigError, match="no inference time in the calibration"):
+            args.func(args, Settings())
