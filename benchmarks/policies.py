@@ -22,7 +22,27 @@ Bandwidth is reported both ways: the paper's per-task bits / transmission time
 (``bandwidth_mbps``) and WAN uplink occupancy over the run (``wan_mbps``, what the bandit's
 phi*B weighs).
 
+The profiled trace (issue #12 item 4): the same policies on frames the shipped detectors
+really ran on. Synthetic UA-DETRAC-format frames (``--profiled-seed``, 7 by default: seeds 0-1
+trained and evaluated the detectors, 2-6 made the LSTM's training data), ``--profiled-streams``
+x ``--profiled-frames`` at 25 fps, profiled once with ``cdio-stream profile`` (edge and cloud,
+one torch thread: per-frame mAP50 against the annotations, latency, features) and cached under
+``<cache>/bench-policies/`` (regenerated when missing or when the detectors' weights change;
+never committed). The servers are those of topics.yaml (four ``edge`` Jetsons, one ``cloud``
+A100, device profiles for compute and energy) running at the trace's measured latencies
+(median per detector, the frame's own latency as jitter; one frame at a time), A^q from the
+``--accuracy-range auto`` rule on the detectors' model cards, D^q in [0.2, 0.6] s, stable
+bandwidth, at two rates per camera (``--profiled-fps``, default 5 and 25: the cloud detector
+serves about 29 frames/s, so 6 x 5 fps leaves it room for the frames that need it and 6 x 25
+fps, the capture rate, does not; the capture times are stretched, the frames are the same). CDIO's
+headline row takes RPP's preference from the shipped LSTM (``--preference lstm``, trained on
+profiled traces of these detectors on the live feature scale); ``cdio[noisy-rpp]`` (the noisy
+oracle, 10 % wrong) is the upper bound a better RPP could reach. The policies' calibration:
+the trace's complexity scale, the servers' measured latencies and the model cards' accuracy
+(not the trace's own).
+
     .venv/bin/python benchmarks/policies.py [--low 6] [--high 17] [--seconds 20] [--out FILE]
+        [--profiled-trace FILE|none]
 """
 
 from __future__ import annotations
@@ -31,16 +51,20 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdio_stream.calibration import Calibration  # noqa: E402
+from cdio_stream.calibration import Calibration, deployed_accuracy_range  # noqa: E402
 from cdio_stream.formatting import fmt as fmt_num  # noqa: E402
 from cdio_stream.policy import POLICY_NAMES, ContextSpace, make_policy  # noqa: E402
 from cdio_stream.sim import Simulator, SyntheticTraceConfig, WorkloadConfig, synthetic_trace  # noqa: E402
 from cdio_stream.sim.regret import StationaryEnv, run_regret  # noqa: E402
 from cdio_stream.system import make_links, make_servers  # noqa: E402
+from cdio_stream.trace import read_trace  # noqa: E402
 
 DEPLOYMENTS = ("V1", "V2", "V3", "V4")
 BANDWIDTHS = ("stable", "fluctuating")
@@ -211,6 +235,108 @@ def print_aims(entries: list[dict]) -> None:
         print(line)
 
 
+# ---------------------------------------------------------------------------- profiled trace
+def profiled_trace(args) -> tuple[list, str]:
+    """The profiled trace: ``--profiled-trace FILE``, else the cached one (made if missing)."""
+    if args.profiled_trace is not None:
+        return read_trace(args.profiled_trace), str(args.profiled_trace)
+    import hashlib
+    import subprocess
+
+    from cdio_stream.data.synth import SynthConfig, generate_dataset
+    from cdio_stream.inference.registry import default_registry
+    from cdio_stream.settings import Settings
+
+    registry = default_registry()
+    weights = b"".join(registry.spec(m).weights.read_bytes() for m in ("edge", "cloud"))
+    tag = hashlib.sha256(weights).hexdigest()[:8]  # other detectors, another trace
+    cache = Settings.from_env().cache_dir / "bench-policies"
+    a = args
+    config = SynthConfig(sequences=a.profiled_streams, frames=a.profiled_frames, seed=a.profiled_seed,
+                         first_id=90001 + 1000 * a.profiled_seed)  # fmt: skip
+    data = cache / f"synth-s{config.seed}-{config.sequences}x{config.frames}"
+    if not (data / ".complete").is_file():
+        print(f"generating {config.sequences} x {config.frames} synthetic frames (seed {config.seed}) in {data} ...",
+              flush=True)  # fmt: skip
+        generate_dataset(data, config)
+        (data / ".complete").write_text("ok\n")
+    trace = cache / f"trace-{data.name}-fps25-detectors-{tag}.jsonl"
+    done = trace.with_suffix(".complete")
+    if not done.is_file():
+        print(f"profiling them with the shipped detectors into {trace} (once; resumable) ...", flush=True)
+        cmd = [sys.executable, "-m", "cdio_stream.cli", "--torch-threads", "1", "profile", str(data), "--models",
+               "edge,cloud", "--fps", "25", "--out", str(trace)]  # fmt: skip
+        subprocess.run(cmd, check=True)  # its progress bar shows on stderr
+        done.write_text("ok\n")
+    return read_trace(trace), f"{data.name}, profiled with the shipped detectors (weights {tag})"
+
+
+def profiled_calibration(trace, servers) -> Calibration:
+    """What the policies know: the trace's complexity scale and the servers' measured latencies,
+    accuracy priors from the model cards (not from the trace they are scored on)."""
+    from cdio_stream.inference.registry import default_registry
+
+    cal = Calibration.from_trace(
+        trace, servers=servers, links=make_links(servers), source="the profiled trace"
+    )
+    models = {n: replace(p, accuracy=None, per_frame_map50=None) for n, p in cal.models.items()}
+    cal = replace(cal, models=models, servers={k: replace(v, accuracy=None) for k, v in cal.servers.items()})
+    return Calibration.from_cards(default_registry(), list(models), base=cal)
+
+
+def profiled_section(args, policies: list[str]) -> dict:
+    from cdio_stream.settings import Settings
+
+    trace, desc = profiled_trace(args)
+    topology = Settings.from_env().topology()
+    servers = list(topology.servers)
+    a_range = deployed_accuracy_range(topology)
+    cal = profiled_calibration(trace, servers)
+    streams = sorted({f.stream for f in trace})
+    captured = 1.0 / float(np.median(np.diff(sorted({f.capture_time for f in trace}))))
+    rows = []
+    for fps in args.profiled_fps:
+        # The same frames at another rate per camera: capture times stretched (the LSTM sees the gaps).
+        paced = [replace(f, capture_time=f.capture_time * captured / fps) for f in trace]
+        sims: dict[str, Simulator] = {}
+        for label in policies:
+            name, preference = ("cdio", "noisy-oracle") if label == NOISY else (label, args.preference)
+            if preference not in sims:
+                workload = WorkloadConfig(a_req_range=a_range, preference=preference,
+                                          preference_error=args.preference_error, seed=args.seed)  # fmt: skip
+                sims[preference] = Simulator(paced, servers, make_links(servers, "stable", seed=args.seed),
+                                             workload=workload, calibration=cal)  # fmt: skip
+            sim = sims[preference]
+            t0 = time.perf_counter()
+            result = sim.run(make_policy(name, servers, calibration=cal, truth=sim.truth))
+            rows.append({"fps": fps, "cameras": len(streams), "bandwidth": "stable", "policy": label,
+                         "preference": preference, "wall_s": time.perf_counter() - t0,
+                         **result.metrics.as_dict()})  # fmt: skip
+    return {
+        "trace": desc,
+        "frames": len(trace),
+        "streams": len(streams),
+        "captured_fps": round(captured, 3),
+        "loads_fps": list(args.profiled_fps),
+        "accuracy_range": list(a_range),
+        "delay_range": list(WorkloadConfig().d_req_range),
+        "servers": [
+            {"id": s.id, "model": s.model, "device": s.device, "inference_s": cal.inference_s(s)}
+            for s in servers
+        ],  # fmt: skip
+        "models": {
+            m: {
+                "mean_map50": float(np.mean([f.accuracy[m] for f in trace if m in f.accuracy])),
+                "median_latency_s": cal.models[m].inference_s,
+            }
+            for m in sorted(cal.models)
+        },  # fmt: skip
+        "headline": "cdio",
+        "upper_bound": NOISY,
+        "rows": rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--low", type=int, default=6, help="cameras at the low load")
@@ -226,8 +352,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preference-error", type=float, default=0.1)
     parser.add_argument("--regret-slots", type=int, default=3000)
     parser.add_argument("--policies", default=",".join(ORDER))
+    parser.add_argument("--profiled-trace", type=Path,
+                        help="profiled trace of the topology's detectors (default: the cached one, made if missing); "
+                        "'none' skips the section")  # fmt: skip
+    parser.add_argument("--profiled-seed", type=int, default=7)
+    parser.add_argument("--profiled-streams", type=int, default=6)
+    parser.add_argument("--profiled-frames", type=int, default=300)
+    parser.add_argument("--profiled-fps", default="5,25",
+                        help="frame rates per camera the profiled trace is run at (default 5,25: the cloud detector "
+                        "serves about 29 frames/s, so 6 x 5 fps leaves it room for what it is needed for, 6 x 25 "
+                        "fps does not)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "policies.json")
     args = parser.parse_args(argv)
+    args.profiled_fps = [float(f) for f in args.profiled_fps.split(",") if f]
+    if args.profiled_seed < 7:
+        parser.error(
+            "--profiled-seed must be 7 or more: seeds 0-1 made the detectors, 2-6 the LSTM's training data"
+        )
     args.policies = [p for p in args.policies.split(",") if p]
     unknown = [p for p in args.policies if p not in POLICY_NAMES]
     if unknown:
@@ -273,6 +414,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{cams:<9}{cams * args.fps:>6g}{line}")
 
+    profiled = None
+    if str(args.profiled_trace) != "none":
+        profiled = profiled_section(args, load_pol)
+        print(f"\nPROFILED TRACE: {profiled['trace']}: {profiled['streams']} cameras, {profiled['frames']} frames "
+              f"(captured at {profiled['captured_fps']:g} fps); servers of topics.yaml at their measured latencies ("
+              + ", ".join(f"{m} {v['median_latency_s'] * 1000:.1f} ms, mAP50 {v['mean_map50']:.1f} %"
+                          for m, v in profiled["models"].items())
+              + f"); A^q in [{profiled['accuracy_range'][0]:g}, {profiled['accuracy_range'][1]:g}] (auto); "
+              f"CDIO's RPP: {args.preference} (headline), {NOISY}: noisy oracle (upper bound)")  # fmt: skip
+        for fps in args.profiled_fps:
+            mine = [r for r in profiled["rows"] if r["fps"] == fps]
+            load_table(mine, f"every policy on the profiled trace at {profiled['streams']} cameras x {fps:g} fps "
+                             f"= {profiled['streams'] * fps:g} frames/s, stable bandwidth")  # fmt: skip
+    else:
+        args.profiled_trace = None
+
     reg = regret(args)
     print("\nEq. 10 regret (alpha = beta = 1) on the stationary environment, V1 with 2 edges, 4 tasks/slot")
     for name, r in reg.items():
@@ -297,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "grid_load": args.grid_load,
         "sweep": sweep_rows,
         "regret": reg,
-    }
+    } | ({"profiled": profiled} if profiled is not None else {})
     args.out.write_text(json.dumps(doc, indent=1))
     print(f"wrote {args.out}")
     return 0

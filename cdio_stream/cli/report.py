@@ -7,8 +7,10 @@ and figures (PNG plots, matplotlib).
 The page (``OUT/index.html``, PNGs next to it) has: Table 3 (mean accuracy by method x
 V1-V4 x bandwidth), the success rates at both loads, Fig. 5 (delay breakdown), Fig. 6
 (delay by method), Fig. 7 (compute), Fig. 8 (bandwidth, the paper's per-task definition and
-WAN uplink occupancy), Fig. 9 (energy), Table 4 (ablations), the aims, the regret curve and
-the load sweep. Every number in a table carries ``data-path`` (where it is in the JSON) and
+WAN uplink occupancy), Fig. 9 (energy), Table 4 (ablations), the aims, the regret curve,
+the load sweep and, when the benchmark ran it, every policy on the profiled trace (the shipped
+detectors on the topology's servers, CDIO with the LSTM as headline, the noisy oracle as its
+upper bound). Every number in a table carries ``data-path`` (where it is in the JSON) and
 ``data-value`` (the value itself), so a test can check the page against the JSON.
 """
 
@@ -113,6 +115,59 @@ def _bars(ax, labels: Sequence[str], series: dict[str, Sequence[float]], ylabel:
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
+
+
+# ---------------------------------------------------------------------------- profiled trace
+PROFILED_COLUMNS = (("acc_success", "acc ok %", ".1f", 100.0), ("delay_success", "delay ok %", ".1f", 100.0),
+                    ("both_success", "both ok %", ".1f", 100.0), ("mean_accuracy", "mAP50", ".2f", 1.0),
+                    ("mean_delay_s", "delay ms", ".1f", 1000.0), ("compute_tflop", "TFLOP/task", ".3f", 1.0),
+                    ("wan_mbps", "WAN Mbps", ".1f", 1.0), ("energy_j_per_task", "J/task", ".3f", 1.0),
+                    ("cloud_share", "cloud %", ".1f", 100.0))  # fmt: skip
+
+
+def _profiled(page: _Page, prof: dict[str, Any]) -> None:
+    """Every policy on the profiled trace (benchmarks/policies.py, issue #12 item 4)."""
+    rows = prof["rows"]
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    loads = list(dict.fromkeys(r["fps"] for r in rows))
+    page.h(2, "Profiled trace: the shipped detectors on the topology's servers")
+    page.p(f"Trace: {prof['trace']} ({prof['streams']} cameras). The servers of topics.yaml run the shipped "
+           "detectors at their measured latencies, one frame at a time; A^q is drawn from the auto range of the "
+           "detectors' model cards; stable bandwidth. The same frames at each rate per camera. CDIO's headline row "
+           f"({prof['headline']}) takes RPP's preference from the shipped LSTM; {prof['upper_bound']} is CDIO with the "
+           "noisy-oracle preference (10 % wrong), the upper bound a better RPP could reach; oracle is the hindsight "
+           "oracle.")  # fmt: skip
+    page.table(
+        "the trace and the deployment",
+        ["what", "value"],
+        [[_th("frames"), page.cell("profiled/frames", ".0f")],
+         [_th("A^q from, mAP50 %"), page.cell("profiled/accuracy_range/0", ".1f")],
+         [_th("A^q to, mAP50 %"), page.cell("profiled/accuracy_range/1", ".1f")]]
+        + [[_th(f"{m}: mean mAP50 % on the trace"), page.cell(f"profiled/models/{m}/mean_map50", ".2f")]
+           for m in prof["models"]]
+        + [[_th(f"{m}: median latency, ms"), page.cell(f"profiled/models/{m}/median_latency_s", ".1f", 1000.0)]
+           for m in prof["models"]],
+    )  # fmt: skip
+    for fps in loads:
+        idx = _index(rows, fps=fps)
+        table = []
+        for p in policies:
+            label = p + (" (headline)" if p == prof["headline"] else " (upper bound)" if p == prof["upper_bound"]
+                         else "")  # fmt: skip
+            table.append([_th(label)] + [page.cell(f"profiled/rows/{idx[p]}/{k}", f, sc)
+                                         for k, _, f, sc in PROFILED_COLUMNS])  # fmt: skip
+        page.table(f"{prof['streams']} cameras x {fps:g} fps = {prof['streams'] * fps:g} frames/s",
+                   ["policy", *(c for _, c, _, _ in PROFILED_COLUMNS)], table)  # fmt: skip
+
+    def success(fig):
+        for k, fps in enumerate(loads):
+            ax = fig.add_subplot(1, len(loads), k + 1)
+            idx = _index(rows, fps=fps)
+            _bars(ax, policies, {label: [100 * rows[idx[p]][key] for p in policies]
+                                 for key, label, _, _ in PROFILED_COLUMNS[:3]}, "% of tasks")  # fmt: skip
+            ax.set_title(f"{prof['streams']} cameras x {fps:g} fps", fontsize=9)
+
+    page.figure("profiled_success", "Success rates per policy on the profiled trace", success, (11, 4))
 
 
 # ---------------------------------------------------------------------------- the report
@@ -312,6 +367,9 @@ def write_report(input_path: Path, out: Path) -> Path:
     page.table("aim: CDIO >= 95 % of the oracle's both-success; >= 20 % less WAN than the best baseline at >= its "
                "success", ["load", "bandwidth", "CDIO both %", "oracle both %", "CDIO / oracle %", "best baseline",
                            "baseline both %", "baseline WAN Mbps", "CDIO WAN Mbps", "WAN saving %"], rows)  # fmt: skip
+
+    if "profiled" in doc:
+        _profiled(page, doc["profiled"])
 
     # regret -------------------------------------------------------------------------------
     page.h(2, "Regret (eq. 10) on the stationary environment")
