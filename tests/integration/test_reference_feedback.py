@@ -109,6 +109,8 @@ class TestReferenceFeedback:
         assert len(judged) >= 8, "fewer reference-sampled tasks than the trainer's labels"
         assert {r.accuracy_source for r in results} <= {"reference", "none"}  # never "truth" here
         assert all(r.accuracy is None and r.reference is None for r in results if r.accuracy_source == "none")
+        # Every result says when the scheduler decided its task, also when a shadow server published it.
+        assert all(r.assigned_at is not None and r.assigned_at <= r.completed_at for r in results)
         for r in judged:
             ref = r.reference
             assert ref.tier != r.tier and ref.reference_model == "cloud"
