@@ -3,8 +3,9 @@
 Torch-free parts are re-exported here: complexity (eqs. 1-2), task features (eq. 3),
 history files and labels, the fallback rule and the pipeline facade. The LSTM parts
 (eqs. 4-7) import torch and live in their modules: ``cdio_stream.rpp.model``,
-``cdio_stream.rpp.predictor`` (:class:`PreferencePredictor`) and
-``cdio_stream.rpp.train`` (:func:`train_predictor`).
+``cdio_stream.rpp.predictor`` (:class:`PreferencePredictor`),
+``cdio_stream.rpp.train`` (:func:`train_predictor`) and ``cdio_stream.rpp.crossval``
+(by-scene k-fold cross-validation against baselines).
 """
 
 from cdio_stream.rpp.complexity import (

@@ -9,6 +9,12 @@ Baselines, both fitted on the *training* labels only:
 * class prior: P(compute) = the training label rate, for every task;
 * A^q only: the training label rate within each A^q decile (edges from the training
   A^q quantiles), Laplace-smoothed; it says how much the requirement alone explains.
+
+The by-scene cross-validation (:mod:`cdio_stream.rpp.crossval`) adds two logistic
+regressions (:class:`LogisticBaseline`): on A^q alone (linear, so it cannot follow a
+label rate that rises and falls again with A^q, which the decile rates can), and on the
+current task's whole feature vector with all squares and pairwise products: a model
+that sees everything the LSTM sees of the task, but no sequence.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ import numpy as np
 
 from cdio_stream.errors import ConfigError
 
-__all__ = ["BinaryScores", "RequirementBaseline", "log_loss", "roc_auc", "score", "compare_to_baselines"]
+__all__ = [
+    "BinaryScores",
+    "LogisticBaseline",
+    "RequirementBaseline",
+    "compare_to_baselines",
+    "log_loss",
+    "roc_auc",
+    "score",
+]
 
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] so one confident miss stays finite
 
@@ -101,6 +115,85 @@ class RequirementBaseline:
     def predict(self, a_req: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(np.asarray(self.edges), np.asarray(a_req, dtype=np.float64), side="right")
         return np.asarray(self.rates)[idx]
+
+
+@dataclass(frozen=True)
+class LogisticBaseline:
+    """L2-regularised logistic regression on raw task feature vectors (Newton's method).
+
+    Columns whose name starts with ``complexity`` or is ``motion`` are log-transformed
+    (they span orders of magnitude, as in the LSTM's normaliser), then every column is
+    z-scored on the training set; ``degree=2`` adds all squares and pairwise products.
+    ``columns`` picks the features used (names of the raw vector).
+    """
+
+    columns: tuple[int, ...]
+    log_mask: tuple[bool, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    degree: int
+    weights: tuple[float, ...]  # intercept first
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: tuple[str, ...] | list[str],
+        *,
+        use: tuple[str, ...] | None = None,
+        degree: int = 1,
+        l2: float = 1e-3,
+        iterations: int = 50,
+    ) -> LogisticBaseline:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if x.ndim != 2 or x.shape[0] != len(y) or x.shape[1] != len(names) or len(y) == 0:
+            raise ConfigError(f"cannot fit a logistic baseline on {x.shape} features, {y.shape} labels")
+        if degree not in (1, 2):
+            raise ConfigError(f"degree must be 1 or 2, got {degree}")
+        wanted = tuple(names) if use is None else use
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise ConfigError(f"features {missing} not among {list(names)}")
+        columns = tuple(list(names).index(n) for n in wanted)
+        log_mask = tuple(names[c].startswith("complexity") or names[c] == "motion" for c in columns)
+        raw = _log_columns(x[:, columns], np.array(log_mask))
+        std = raw.std(axis=0)
+        std[std < 1e-12] = 1.0
+        model = cls(columns, log_mask, tuple(raw.mean(axis=0)), tuple(std), degree, ())
+        design = model._design(x)
+        w = np.zeros(design.shape[1])
+        penalty = np.full(design.shape[1], l2 * len(y))
+        penalty[0] = 0.0  # the intercept is not shrunk
+        for _ in range(iterations):
+            p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -30, 30)))
+            grad = design.T @ (p - y) + penalty * w
+            hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
+            step = np.linalg.solve(hess, grad)
+            w -= step
+            if np.max(np.abs(step)) < 1e-8:
+                break
+        return cls(columns, log_mask, model.mean, model.std, degree, tuple(w.tolist()))
+
+    def _design(self, x: np.ndarray) -> np.ndarray:
+        z = _log_columns(np.asarray(x, dtype=np.float64)[:, self.columns], np.array(self.log_mask))
+        z = (z - np.asarray(self.mean)) / np.asarray(self.std)
+        cols = [np.ones(len(z)), *z.T]
+        if self.degree == 2:
+            k = z.shape[1]
+            cols += [z[:, i] * z[:, j] for i in range(k) for j in range(i, k)]
+        return np.column_stack(cols)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """P(compute) for raw feature vectors (N, F) in the order the model was fitted on."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self._design(x) @ np.asarray(self.weights), -30, 30)))
+
+
+def _log_columns(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[:, mask] = np.log(np.maximum(out[:, mask], 0.0) + 1e-5)
+    return out
 
 
 def compare_to_baselines(

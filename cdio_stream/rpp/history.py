@@ -165,6 +165,7 @@ def history_from_trace(
     d_range: tuple[float, float] = (0.2, 0.6),
     delay_fn: DelayFn | None = None,
     draws: int = 1,
+    first_draw: int = 1,
 ) -> list[HistoryRecord]:
     """History records from a profiling trace, sampling each task's requirements.
 
@@ -178,13 +179,16 @@ def history_from_trace(
     streams ``<stream>#<k>`` (k = 1..draws; :func:`scene_of` maps them back): the system
     samples A^q and D^q per task, so each replay is a task sequence it could see. They
     share their frames, so a split by scene keeps all draws of a stream on one side.
+    Draw k uses seed ``seed + k - 1``. ``first_draw`` > 1 numbers the draws from there
+    (also for ``draws`` = 1), so histories of several requirement ranges drawn from one
+    trace can be concatenated without two streams sharing a name.
     """
-    if draws < 1:
-        raise ConfigError(f"draws must be >= 1, got {draws}")
-    if draws > 1:
+    if draws < 1 or first_draw < 1:
+        raise ConfigError(f"draws and first_draw must be >= 1, got {draws}, {first_draw}")
+    if draws > 1 or first_draw > 1:
         frames = list(trace_frames)
         out: list[HistoryRecord] = []
-        for k in range(1, draws + 1):
+        for k in range(first_draw, first_draw + draws):
             copies = [replace(f, stream=f"{f.stream}{DRAW_SEPARATOR}{k}") for f in frames]
             out += history_from_trace(
                 copies,

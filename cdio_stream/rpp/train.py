@@ -41,6 +41,7 @@ __all__ = [
     "TrainResult",
     "build_sequences",
     "fine_tune",
+    "stream_sequences",
     "train_predictor",
 ]
 
@@ -109,17 +110,7 @@ def build_sequences(
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if not records:
-        raise DatasetError("history is empty")
-    n_scales = len(records[0].complexity_scales)
-    by_stream: dict[str, list[HistoryRecord]] = defaultdict(list)
-    for r in records:
-        if len(r.complexity_scales) != n_scales:
-            raise DatasetError(
-                f"history record {r.stream}/{r.frame} has {len(r.complexity_scales)} complexity "
-                f"scales, the first record has {n_scales}"
-            )
-        by_stream[r.stream].append(r)
+    by_stream, n_scales = _by_stream(records)
     streams = sorted(by_stream)
     held_out: set[str] = set()
     if split == "scene":  # whole scenes: every requirement draw of a held-out stream (scene_of)
@@ -131,7 +122,7 @@ def build_sequences(
     xs: dict[bool, list[np.ndarray]] = {False: [], True: []}
     ys: dict[bool, list[int]] = {False: [], True: []}
     for stream in streams:
-        recs = sorted(by_stream[stream], key=lambda r: (r.capture_time, r.frame))
+        recs = by_stream[stream]
         vecs = np.stack([r.features().vector() for r in recs])
         n_val = int(round(len(recs) * val_fraction))
         for i, rec in enumerate(recs):
@@ -149,6 +140,45 @@ def build_sequences(
         np.asarray(ys[True], np.float32),
         n_scales,
     )
+
+
+def stream_sequences(
+    records: Sequence[HistoryRecord], seq_len: int, *, both_fail: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(x, y, streams) of every task, unsplit: its raw (seq_len, F) window, label and stream.
+
+    Streams in name order, tasks in capture order, windows as in :func:`build_sequences`.
+    """
+    by_stream, _ = _by_stream(records)
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    names: list[str] = []
+    for stream in sorted(by_stream):
+        recs = by_stream[stream]
+        vecs = np.stack([r.features().vector() for r in recs])
+        for i, rec in enumerate(recs):
+            xs.append(pad_sequence(vecs[max(0, i - seq_len + 1) : i + 1], seq_len))
+            ys.append(rec.label(both_fail=both_fail))
+            names.append(stream)
+    return np.stack(xs), np.asarray(ys, np.float32), names
+
+
+def _by_stream(records: Sequence[HistoryRecord]) -> tuple[dict[str, list[HistoryRecord]], int]:
+    """Records per stream in capture order, and the number of complexity scales they share."""
+    if not records:
+        raise DatasetError("history is empty")
+    n_scales = len(records[0].complexity_scales)
+    by_stream: dict[str, list[HistoryRecord]] = defaultdict(list)
+    for r in records:
+        if len(r.complexity_scales) != n_scales:
+            raise DatasetError(
+                f"history record {r.stream}/{r.frame} has {len(r.complexity_scales)} complexity "
+                f"scales, the first record has {n_scales}"
+            )
+        by_stream[r.stream].append(r)
+    for recs in by_stream.values():
+        recs.sort(key=lambda r: (r.capture_time, r.frame))
+    return dict(by_stream), n_scales
 
 
 def train_predictor(

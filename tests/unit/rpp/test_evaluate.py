@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.rpp.evaluate import RequirementBaseline, compare_to_baselines, log_loss, roc_auc, score
+from cdio_stream.rpp.evaluate import (
+    LogisticBaseline,
+    RequirementBaseline,
+    compare_to_baselines,
+    log_loss,
+    roc_auc,
+    score,
+)
 
 
 class TestAuc:
@@ -60,3 +67,51 @@ class TestBaselines:
         assert out["model"]["log_loss"] < out["a_req_only"]["log_loss"] < out["class_prior"]["log_loss"]
         assert out["model"]["auc"] > out["a_req_only"]["auc"] > 0.5
         assert out["class_prior"]["auc"] == 0.5
+
+
+class TestLogisticBaseline:
+    NAMES = ("complexity", "motion", "a_req")
+
+    def data(self, n, seed):
+        rng = np.random.default_rng(seed)
+        c = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), n))
+        a = rng.uniform(10, 70, n)
+        m = rng.uniform(0, 1, n)
+        # true log-odds: linear in log complexity, a bump in A^q (rises, then falls)
+        logit = 1.5 * (np.log(c) - np.log(1e-2)) - ((a - 40) / 12) ** 2 + 1.0
+        y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+        return np.column_stack([c, m, a]), y, logit
+
+    def test_recovers_a_logistic_model_on_log_complexity_and_a_req(self):
+        rng = np.random.default_rng(0)
+        n = 40000
+        lc = rng.normal(np.log(1e-2), 1.0, n)
+        a = rng.normal(40, 10, n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-(0.5 + 1.2 * (lc - np.log(1e-2)) - 0.08 * (a - 40))))).astype(
+            float
+        )
+        x = np.column_stack([np.exp(lc), rng.random(n), a])
+        fit = LogisticBaseline.fit(x, y, self.NAMES, use=("complexity", "a_req"), l2=0.0)
+        assert fit.columns == (0, 2) and fit.log_mask == (True, False)
+        # weights are per z-scored input: true slope x the input's standard deviation
+        assert fit.weights[1] == pytest.approx(1.2 * 1.0, rel=0.05)
+        assert fit.weights[2] == pytest.approx(-0.08 * 10, rel=0.05)
+
+    def test_degree_two_follows_what_a_linear_fit_cannot(self):
+        x, y, logit = self.data(20000, 1)
+        xt, yt, _ = self.data(5000, 2)
+        linear_a = LogisticBaseline.fit(x, y, self.NAMES, use=("a_req",))
+        full = LogisticBaseline.fit(x, y, self.NAMES, degree=2)
+        p_lin, p_full = linear_a.predict(xt), full.predict(xt)
+        assert p_full.shape == (5000,) and np.all((p_full > 0) & (p_full < 1))
+        assert log_loss(yt, p_full) < log_loss(yt, p_lin) - 0.1
+        assert roc_auc(yt, p_full) > 0.8 > roc_auc(yt, p_lin)
+
+    def test_bad_input(self):
+        x, y, _ = self.data(100, 3)
+        with pytest.raises(ConfigError, match="not among"):
+            LogisticBaseline.fit(x, y, self.NAMES, use=("d_req",))
+        with pytest.raises(ConfigError, match="degree"):
+            LogisticBaseline.fit(x, y, self.NAMES, degree=3)
+        with pytest.raises(ConfigError):
+            LogisticBaseline.fit(x[:, :2], y, self.NAMES)

@@ -128,6 +128,18 @@ class TestFromTrace:
         with pytest.raises(ConfigError, match="draws"):
             history_from_trace(frames, "edge", "cloud", seed=3, draws=0)
 
+    def test_first_draw_numbers_on_so_histories_concatenate(self, trace_frame_factory):
+        frames = [trace_frame_factory(stream="a", frame=i, capture_time=0.04 * i) for i in range(1, 4)]
+        low = history_from_trace(frames, "edge", "cloud", seed=3, a_range=(10, 20), draws=2)
+        high = history_from_trace(frames, "edge", "cloud", seed=3, a_range=(50, 80), draws=1, first_draw=3)
+        assert [r.stream for r in low + high] == ["a#1"] * 3 + ["a#2"] * 3 + ["a#3"] * 3
+        assert all(50 <= r.a_req <= 80 for r in high)
+        # draw 3 is seeded like the third draw of one call
+        same = history_from_trace(frames, "edge", "cloud", seed=3, a_range=(50, 80), draws=3)[6:]
+        assert [r.a_req for r in high] == [r.a_req for r in same]
+        with pytest.raises(ConfigError, match="first_draw"):
+            history_from_trace(frames, "edge", "cloud", seed=3, first_draw=0)
+
     def test_seeded(self, trace_frame_factory):
         frames = [trace_frame_factory(frame=i) for i in range(1, 20)]
         a = history_from_trace(frames, "edge", "cloud", seed=1)
