@@ -17,6 +17,7 @@ does to CDIO there", not as the LSTM's accuracy.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -88,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "seed": args.seed,
-                "checkpoints": args.checkpoint,
+                "checkpoints": {
+                    label: {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+                    for label, _, path in sources
+                    if path is not None
+                },
                 "rows": rows,
-                "wall_s": time.perf_counter() - start,
+                "wall_s": round(time.perf_counter() - start, 1),
             },
             indent=1,
         )
