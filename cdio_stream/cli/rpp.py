@@ -312,27 +312,18 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
     import torch
 
-    from cdio_stream.rpp.crossval import baseline_predictions, p_spread
-    from cdio_stream.rpp.evaluate import score
+    from cdio_stream.rpp.crossval import evaluate_checkpoint
     from cdio_stream.rpp.history import read_history
     from cdio_stream.rpp.predictor import PreferencePredictor
-    from cdio_stream.rpp.train import stream_sequences
 
     torch.set_num_threads(settings.torch_threads)
     predictor = PreferencePredictor.load(args.checkpoint)
-    x_fit, y_fit, _ = stream_sequences(read_history(args.train_history), 1, both_fail=args.both_fail)
-    names = predictor.normaliser.names
-    out = {}
-    for e, recs in _named_histories(args.eval, "--eval").items():
-        x, y, _ = stream_sequences(recs, predictor.seq_len, both_fail=args.both_fail)
-        preds = {"lstm": predictor.predict_proba(x)}
-        preds |= baseline_predictions(x_fit[:, -1, :], y_fit, x[:, -1, :], names)
-        scores = {m: score(y, p).to_dict() for m, p in preds.items()}
-        spread = p_spread(preds["lstm"], x[:, -1, names.index("a_req")], y)
-        _print_scores(e, scores)
-        qs = spread["quantiles"]
+    evals = _named_histories(args.eval, "--eval")
+    out = evaluate_checkpoint(predictor, read_history(args.train_history), evals, both_fail=args.both_fail)
+    for e, result in out.items():
+        _print_scores(e, result["scores"])
+        qs = result["p_compute_lstm"]["quantiles"]
         print(f"  LSTM P(compute): p5 {qs['0.05']:.3f} median {qs['0.5']:.3f} p95 {qs['0.95']:.3f}")
-        out[e] = {"scores": scores, "p_compute_lstm": spread}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))

@@ -42,6 +42,7 @@ __all__ = [
     "baseline_predictions",
     "config_key",
     "cross_validate",
+    "evaluate_checkpoint",
     "expand_grid",
     "p_spread",
     "scene_folds",
@@ -240,6 +241,31 @@ def cross_validate(
         },
         "per_fold": per_fold,
     }
+
+
+def evaluate_checkpoint(
+    predictor: PreferencePredictor,
+    train: Sequence[HistoryRecord],
+    evals: Mapping[str, Sequence[HistoryRecord]],
+    *,
+    both_fail: int = 0,
+) -> dict:
+    """Scores of a trained model and of the baselines fitted on ``train``, per evaluation history.
+
+    For a final test on scenes nothing was chosen on (``cdio-stream rpp evaluate``).
+    """
+    x_fit, y_fit, _ = stream_sequences(train, 1, both_fail=both_fail)
+    names = predictor.normaliser.names
+    out = {}
+    for e, recs in evals.items():
+        x, y, _ = stream_sequences(recs, predictor.seq_len, both_fail=both_fail)
+        preds = {"lstm": predictor.predict_proba(x)}
+        preds |= baseline_predictions(x_fit[:, -1, :], y_fit, x[:, -1, :], names)
+        out[e] = {
+            "scores": {m: score(y, p).to_dict() for m, p in preds.items()},
+            "p_compute_lstm": p_spread(preds["lstm"], x[:, -1, names.index("a_req")], y),
+        }
+    return out
 
 
 def _overall_choice(per_fold: list[dict]) -> dict:
