@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from cdio_stream.data.synth import SynthConfig, SyntheticSequence, scenes_for
-from cdio_stream.pipeline.workers import DEFAULT_RPP_CHECKPOINT
 from cdio_stream.rpp.features import FeatureConfig, FeatureExtractor, StreamHistory
 from cdio_stream.rpp.predictor import PreferencePredictor
+from cdio_stream.rpp.shipped import DEFAULT_RPP_CHECKPOINT
 
 CARD = DEFAULT_RPP_CHECKPOINT.with_suffix(".json")
 
