@@ -97,7 +97,7 @@ class Inference(Role):
         return topology
 
     def _build(self, settings: Settings) -> None:
-        from cdio_stream.calibration import deployed_reference_judge
+        from cdio_stream.calibration import deployed_reference_judge, reference_server_of
         from cdio_stream.inference.registry import default_registry, load_registry
         from cdio_stream.inference.runner import Detector
         from cdio_stream.pipeline.inference import InferenceStage
@@ -115,11 +115,15 @@ class Inference(Role):
             from cdio_stream.data.detrac import DetracDataset
 
             ground_truth = DetracDataset(opts.dataset)
+        judge = None
         try:
-            judge = deployed_reference_judge(topology, opts.reference_server, opts.models_file)
+            reference = topology.server(reference_server_of(topology, opts.reference_server))
+            if registry.spec(reference.model).is_null:  # the no-op detector is nobody's reference
+                log.info("no reference judge: the reference server %s runs the null detector", reference.id)
+            else:
+                judge = deployed_reference_judge(topology, opts.reference_server, opts.models_file)
         except ConfigError as exc:  # this server can still serve; shadow runs sent here get dead-lettered
             log.warning("no reference judge, shadow runs cannot be judged here: %s", exc)
-            judge = None
         self.stage = InferenceStage(
             server,
             detector,

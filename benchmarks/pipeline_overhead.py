@@ -3,24 +3,28 @@
 One broker, the same frames, one run:
 
 1. **raw**: one aiokafka producer and one consumer move the frames (JPEG value + the
-   frame's metadata header, keyed by stream) through one topic, twice (before and after
-   the pipeline run, to show the machine's drift); frames/s from the first send to the
-   last receive.
+   frame's metadata header, keyed by stream) through one topic, three times (two before
+   the pipeline run, one after, to show the machine's drift; the ratio uses their median);
+   frames/s from the first send to the last receive.
 2. **pipeline**: real worker processes (preprocess with the shipped LSTM, the CDIO
    scheduler, one inference worker per server, the sink) started by the project's
-   Launcher, every server on the ``null`` detector (no detections, near-zero time; the
-   JPEG is still decoded, the link emulated, the result priced; no reference runs: a
-   no-op detector is no reference). After a warm-up, the
-   frames are published flat out; frames/s from the first send to the last result,
-   p50/p95 of each delay part of the results and of capture -> result, and the CPU time
-   each worker process spent per frame (utime + stime from /proc/PID/stat, before and
-   after: CPU time holds up on a shared machine where wall time does not). Idle CPU
-   (ms/s, measured before the run) is shown apart; it is included in the per-frame figure.
+   Launcher, every server on the ``null`` detector (no model, no detections, near-zero
+   time; the link is still emulated and the result priced; no reference runs: a no-op
+   detector is no reference). After a warm-up, the frames are published flat out; the
+   default size (4 x 1000 frames) keeps the pipeline busy for tens of seconds, so what is
+   measured is its steady state, not start-up or idle loops. Printed: frames/s from the
+   first send to the last result; where frames wait (p50/p95 of each part of
+   capture -> result, from the results' own timestamps) and each stage's rate, which name
+   the stage that limits throughput; the CPU time each worker process and the broker spent
+   per frame (utime + stime from /proc/PID/stat, from the first send until 2 s after the
+   last result, so the sink and the scheduler finish what they read; CPU time holds up on
+   a shared machine where wall time does not), with and without its idle loops (idle CPU
+   in ms/s, measured before the run, times the run's length).
 3. **stage code**: the same frames through the stage objects in this process, no broker
-   (preprocess handle + encode, scheduler decode + decide + encode + reward, inference
-   decode + infer + encode): CPU ms per frame of the project's own code, without Faust.
+   (preprocess, scheduler decide + reward, inference uplink + infer, with the codecs the
+   agents run): CPU ms per frame of the project's own code, without Faust.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/pipeline_overhead.py [--streams 4 --frames 150]
+    PYTHONPATH=. .venv/bin/python benchmarks/pipeline_overhead.py [--streams 4 --frames 1000]
         [--bootstrap HOST:PORT] [--out benchmarks/results/pipeline_overhead.json]
 
 Frames: the real UA-DETRAC sample (``CDIO_DETRAC_SAMPLE`` or ../shared/datasets/
@@ -56,7 +60,6 @@ from cdio_stream.kafka.admin import create_topics  # noqa: E402
 from cdio_stream.kafka.connect import start_client  # noqa: E402
 from cdio_stream.messages import Frame, FrameMeta, decode_result, encode_frame, encode_result  # noqa: E402
 from cdio_stream.pipeline.launcher import Launcher  # noqa: E402
-from cdio_stream.pipeline.metrics import LiveMetrics  # noqa: E402
 from cdio_stream.settings import Settings  # noqa: E402
 from cdio_stream.topology import TopicSpec, Topology  # noqa: E402
 
@@ -121,7 +124,9 @@ async def assign_at_end(consumer, specs) -> None:
         await consumer.position(p)  # resolve "end" now, before anything is sent
 
 
-async def raw_hop(bootstrap: str, topology: Topology, topic: TopicSpec, messages: list[Message]) -> dict:
+async def raw_hop(
+    bootstrap: str, topology: Topology, topic: TopicSpec, messages: list[Message], broker_pid: int | None
+) -> dict:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -134,6 +139,7 @@ async def raw_hop(bootstrap: str, topology: Topology, topic: TopicSpec, messages
     await start_client(producer, bootstrap)
     try:
         await assign_at_end(consumer, [topic])
+        broker0 = broker_cpu_s(broker_pid)
         cpu0, t0 = time.process_time(), time.perf_counter()
         sending = asyncio.create_task(publish(producer, topic.name, messages))
         got = 0
@@ -143,14 +149,17 @@ async def raw_hop(bootstrap: str, topology: Topology, topic: TopicSpec, messages
         t1 = time.perf_counter()
         await sending
         cpu = time.process_time() - cpu0
+        broker = broker_cpu_s(broker_pid) - broker0
     finally:
         await producer.stop()
         await consumer.stop()
+    n = len(messages)
     return {
-        "frames": len(messages),
+        "frames": n,
         "elapsed_s": t1 - t0,
-        "frames_per_s": len(messages) / (t1 - t0),
-        "client_cpu_ms_per_frame": cpu * 1000 / len(messages),  # producer + consumer, this process
+        "frames_per_s": n / (t1 - t0),
+        "client_cpu_ms_per_frame": cpu * 1000 / n,  # producer + consumer, this process
+        "broker_cpu_ms_per_frame": None if broker_pid is None else broker * 1000 / n,
     }
 
 
@@ -164,8 +173,65 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
 
+def broker_cpu_s(pid: int | None) -> float:
+    return 0.0 if pid is None else proc_cpu_s(pid)
+
+
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:
     return {name: proc_cpu_s(pid) for name, pid in pids.items()}
+
+
+# Where a frame's time goes, from its result's own timestamps (seconds):
+#   before preprocess  capture -> its preprocess batch started (frames topic, batch fill)
+#   preprocess         its batch's time in the stage
+#   scheduler          task created -> decided (tasks topic, slot fill, the decision)
+#   to inference       decided -> its inference started, less the emulated transfer
+#                      (assignment topic, the server's backlog, the worker's own work)
+#   transmission       the emulated uplink
+#   inference          the detector call
+WAIT_PARTS = ("before preprocess", "preprocess", "scheduler", "to inference", "transmission", "inference")
+
+
+def frame_times(r) -> dict[str, float] | None:
+    """The parts of one result's capture -> result time, and when each stage finished it."""
+    if r.expired is not None or r.capture_time is None:
+        return None
+    t = r.timings
+    created = r.completed_at - (t.queue + t.transmission + t.inference)
+    parts = {
+        "before preprocess": created - t.preprocess - r.capture_time,
+        "preprocess": t.preprocess,
+        "scheduler": float("nan"),
+        "to inference": t.queue,
+        "transmission": t.transmission,
+        "inference": t.inference,
+        "capture->result": r.completed_at - r.capture_time,
+    }
+    assigned = getattr(r, "assigned_at", None)  # results carry it from messages v2 with assigned_at
+    if assigned is not None:
+        parts["scheduler"] = assigned - created
+        parts["to inference"] = t.queue - parts["scheduler"]
+    done = {"preprocess": created, "scheduler": assigned, "inference": r.completed_at}
+    return {"parts": parts, "done": done}
+
+
+def bottleneck(rates: dict[str, float], within: float = 0.03) -> str | None:
+    """The stage that limits throughput: the first, in pipeline order, whose rate is within
+    ``within`` of the last stage's (stages in front of it run faster and their output waits
+    for it; the ones after it can only go at its pace)."""
+    known = {k: v for k, v in rates.items() if not np.isnan(v)}
+    if not known:
+        return None
+    last = list(known.values())[-1]
+    return next(k for k, v in known.items() if v <= last * (1 + within))
+
+
+def stage_rate(done: list[float]) -> float:
+    """Frames per second a stage finished over the middle 90 % of its outputs."""
+    if len(done) < 20:
+        return float("nan")
+    lo, hi = np.percentile(done, [5, 95])
+    return 0.9 * len(done) / (hi - lo) if hi > lo else float("nan")
 
 
 async def publish_and_collect(bootstrap: str, topology: Topology, messages: list[Message], check) -> dict:
@@ -176,18 +242,16 @@ async def publish_and_collect(bootstrap: str, topology: Topology, messages: list
     await start_client(consumer, bootstrap)
     producer = create_frame_producer(bootstrap, topology)
     await start_client(producer, bootstrap)
-    metrics, e2e, dead = LiveMetrics(), [], 0
+    times, per_server, dead, results = [], {}, 0, 0
     wanted = {k.decode() for k, _, _ in messages}
     try:
         await assign_at_end(consumer, [topology.results, topology.dead_letter])
         t0 = time.perf_counter()
         sending = asyncio.create_task(publish(producer, topology.frames.name, messages))
-        deadline = time.monotonic() + 600
-        while metrics.count + dead < len(messages):
+        deadline = time.monotonic() + 900
+        while results + dead < len(messages):
             if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"timed out: {metrics.count} results, {dead} dead letters of {len(messages)}"
-                )
+                raise SystemExit(f"timed out: {results} results, {dead} dead letters of {len(messages)}")
             check()
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 for rec in records:
@@ -196,27 +260,40 @@ async def publish_and_collect(bootstrap: str, topology: Topology, messages: list
                         continue
                     r = decode_result(rec.value)
                     if r.stream_id in wanted:
-                        metrics.add(r)
-                        e2e.append(r.completed_at - (r.capture_time or r.completed_at))
+                        results += 1
+                        per_server[r.server_id] = per_server.get(r.server_id, 0) + 1
+                        ft = frame_times(r)
+                        if ft is not None:
+                            times.append(ft)
         t1 = time.perf_counter()
         await sending
     finally:
         await producer.stop()
         await consumer.stop()
-    stages = metrics.stage_percentiles()
-    stages["capture->result"] = (float(np.percentile(e2e, 50)), float(np.percentile(e2e, 95)))
+    waits = {}
+    for part in (*WAIT_PARTS, "capture->result"):
+        values = [ft["parts"][part] for ft in times if not np.isnan(ft["parts"][part])]
+        waits[part] = (float(np.percentile(values, 50)), float(np.percentile(values, 95))) if values else None
+    rates = {}
+    for stage in ("preprocess", "scheduler", "inference"):
+        done = [ft["done"][stage] for ft in times if ft["done"][stage] is not None]
+        rates[stage] = stage_rate(done)
     return {
         "frames": len(messages),
-        "results": metrics.count,
+        "results": results,
         "dead_letters": dead,
         "elapsed_s": t1 - t0,
         "frames_per_s": len(messages) / (t1 - t0),
-        "stage_p50_p95_s": stages,
-        "per_server": dict(metrics.per_server),
+        "wait_p50_p95_s": waits,
+        "stage_frames_per_s": rates,
+        "per_server": per_server,
     }
 
 
-def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs: Path) -> dict:
+DRAIN_S = 2.0  # after the last result: the sink and the scheduler finish reading the results
+
+
+def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs: Path, broker_pid) -> dict:
     launcher = Launcher(settings, logs)
     try:
         for spec in pipeline_workers(topology, reference_rate=0.0):
@@ -224,17 +301,24 @@ def pipeline_run(settings: Settings, topology: Topology, messages, warmup, logs:
         ready_s = launcher.wait_ready(timeout_s=300)
         print(f"  {len(launcher.workers)} workers ready in {ready_s:.0f} s", flush=True)
         pids = {name: wp.proc.pid for name, wp in launcher.workers.items()}
+        if broker_pid is not None:
+            pids["broker"] = broker_pid
         asyncio.run(publish_and_collect(settings.bootstrap, topology, warmup, launcher.check))
+        time.sleep(DRAIN_S)
         idle0, t_idle = cpu_of(pids), time.perf_counter()
-        time.sleep(3.0)
+        time.sleep(5.0)
         idle1, idle_s = cpu_of(pids), time.perf_counter() - t_idle
-        cpu0 = cpu_of(pids)
+        cpu0, t0 = cpu_of(pids), time.perf_counter()
         doc = asyncio.run(publish_and_collect(settings.bootstrap, topology, messages, launcher.check))
-        cpu1 = cpu_of(pids)
+        time.sleep(DRAIN_S)
+        cpu1, wall = cpu_of(pids), time.perf_counter() - t0
         n = len(messages)
+        idle = {k: (idle1[k] - idle0[k]) / idle_s for k in pids}  # CPU seconds per second
         doc["ready_s"] = ready_s
+        doc["measured_s"] = wall
         doc["cpu_ms_per_frame"] = {k: (cpu1[k] - cpu0[k]) * 1000 / n for k in pids}
-        doc["idle_cpu_ms_per_s"] = {k: (idle1[k] - idle0[k]) * 1000 / idle_s for k in pids}
+        doc["busy_cpu_ms_per_frame"] = {k: (cpu1[k] - cpu0[k] - idle[k] * wall) * 1000 / n for k in pids}
+        doc["idle_cpu_ms_per_s"] = {k: v * 1000 for k, v in idle.items()}
         return doc
     finally:
         launcher.stop_all()
@@ -305,29 +389,47 @@ def null_topics(tmp: Path, prefix: str) -> Path:
 def print_report(doc: dict) -> None:
     raw = doc["raw"]
     pipe = doc["pipeline"]
-    raw_rate = float(np.mean([r["frames_per_s"] for r in raw]))
+    has_broker = raw[0]["broker_cpu_ms_per_frame"] is not None
+    workers = {k: v for k, v in pipe["cpu_ms_per_frame"].items() if k != "broker"}
     print()
-    print(f"frames: {doc['frames']} ({doc['frame_source']}, mean {doc['mean_jpeg_bytes'] / 1000:.0f} kB)")
-    print(f"{'run':34s} {'frames/s':>9s} {'CPU ms/frame':>13s}")
+    print(f"frames: {doc['frames']} ({doc['frame_source']}, mean {doc['mean_jpeg_bytes'] / 1000:.0f} kB); "
+          f"load average {doc['loadavg_at_start'][0]:.1f} at start, {doc['loadavg_at_end'][0]:.1f} at end "
+          f"({doc['cpus']} CPUs)")  # fmt: skip
+    print(f"{'run':34s} {'frames/s':>9s} {'CPU ms/frame':>13s} {'broker ms/frame':>16s}")
     for i, r in enumerate(raw):
         print(f"{'raw aiokafka one hop #' + str(i + 1):34s} {r['frames_per_s']:9.1f} "
-              f"{r['client_cpu_ms_per_frame']:13.2f}")  # fmt: skip
-    print(
-        f"{'pipeline, null detectors':34s} {pipe['frames_per_s']:9.1f} {sum(pipe['cpu_ms_per_frame'].values()):13.2f}"
+              f"{r['client_cpu_ms_per_frame']:13.2f} {fmt(r['broker_cpu_ms_per_frame'], '.2f'):>16s}")  # fmt: skip
+    print(f"{'pipeline, null detectors':34s} {pipe['frames_per_s']:9.1f} {sum(workers.values()):13.2f} "
+          f"{fmt(pipe['cpu_ms_per_frame'].get('broker'), '.2f'):>16s}")  # fmt: skip
+    print(f"ratio pipeline / raw (median of {len(raw)} raw runs): {doc['ratio_pipeline_to_raw']:.3f}")
+    hop = float(
+        np.median([r["client_cpu_ms_per_frame"] + (r["broker_cpu_ms_per_frame"] or 0.0) for r in raw])
     )
-    print(f"ratio pipeline / raw (mean of raw runs): {pipe['frames_per_s'] / raw_rate:.3f}")
+    total = sum(pipe["cpu_ms_per_frame"].values())
+    print(f"pipeline CPU per frame{' (workers + broker)' if has_broker else ''}: {total:.2f} ms "
+          f"= {total / hop:.1f} raw hops' worth ({hop:.2f} ms each)")  # fmt: skip
     print()
-    print(f"{'pipeline delay part':20s} {'p50 ms':>9s} {'p95 ms':>9s}")
-    for stage, (p50, p95) in pipe["stage_p50_p95_s"].items():
-        print(f"{stage:20s} {fmt(p50, '9.1f', 1000)} {fmt(p95, '9.1f', 1000)}")
+    print(f"{'where frames wait':20s} {'p50 ms':>9s} {'p95 ms':>9s}")
+    for part, pct in pipe["wait_p50_p95_s"].items():
+        p50, p95 = pct if pct is not None else (None, None)
+        print(f"{part:20s} {fmt(p50, '.1f', 1000):>9s} {fmt(p95, '.1f', 1000):>9s}")
+    rates = pipe["stage_frames_per_s"]
+    print("stage rate, frames/s over the middle 90 % of its outputs: "
+          + ", ".join(f"{k} {fmt(v, '.0f')}" for k, v in rates.items()))  # fmt: skip
+    stage = bottleneck(rates)
+    if stage is not None:
+        print(f"the first stage as slow as the whole pipeline: {stage} (it limits throughput)")
     print()
-    print(f"{'worker process':22s} {'CPU ms/frame':>13s} {'idle ms/s':>10s} {'stage code ms/frame':>20s}")
+    print(
+        f"{'process':22s} {'CPU ms/frame':>13s} {'less idle':>10s} {'idle ms/s':>10s} {'stage code ms/frame':>20s}"
+    )
     code = doc["stage_code_cpu_ms_per_frame"]
     for name, ms in pipe["cpu_ms_per_frame"].items():
         role = "inference" if name.startswith("inference") else name
         own = code.get(role)
         own_txt = "n/a" if own is None else f"{own:.3f}" + (" (all servers)" if role == "inference" else "")
-        print(f"{name:22s} {ms:13.3f} {pipe['idle_cpu_ms_per_s'][name]:10.1f} {own_txt:>20s}")
+        print(f"{name:22s} {ms:13.3f} {pipe['busy_cpu_ms_per_frame'][name]:10.3f} "
+              f"{pipe['idle_cpu_ms_per_s'][name]:10.1f} {own_txt:>20s}")  # fmt: skip
     print(f"results {pipe['results']} / {pipe['frames']} frames, dead letters {pipe['dead_letters']}, "
           f"per server {pipe['per_server']}")  # fmt: skip
 
@@ -335,7 +437,7 @@ def print_report(doc: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=150, help="frames per stream")
+    parser.add_argument("--frames", type=int, default=1000, help="frames per stream")
     parser.add_argument("--bootstrap", help="an existing broker (default: start a local throwaway one)")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
@@ -344,16 +446,18 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # new topics' metadata warnings while they settle
     base = Settings.from_env()
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         jpegs, source = load_jpegs(tmp)
         messages = make_messages(jpegs, args.streams, args.frames, "cam")
         warmup = make_messages(jpegs, args.streams, WARMUP_FRAMES // args.streams, "warm")
-        bootstrap = args.bootstrap
+        bootstrap, broker_pid = args.bootstrap, None
         if not bootstrap:
             from cdio_stream.kafka.broker import LocalKafkaBroker
 
-            bootstrap = stack.enter_context(LocalKafkaBroker(base.cache_dir)).bootstrap
+            broker = stack.enter_context(LocalKafkaBroker(base.cache_dir))
+            bootstrap, broker_pid = broker.bootstrap, broker.pid
         prefix = f"bench-{time.strftime('%H%M%S')}-{os.getpid()}."
         topics_file = null_topics(tmp, prefix)
         settings = replace(
@@ -366,26 +470,30 @@ def main() -> None:
         asyncio.run(create_topics(bootstrap, raw_topology))
         raw_topic = raw_topology.frames
         print(f"broker {bootstrap}; {len(messages)} frames ({source})", flush=True)
-        asyncio.run(raw_hop(bootstrap, topology, raw_topic, warmup))  # connections, metadata
-        raw = [asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages))]
-        print(f"  raw one hop: {raw[0]['frames_per_s']:.0f} frames/s", flush=True)
+        asyncio.run(raw_hop(bootstrap, topology, raw_topic, warmup, broker_pid))  # connections, metadata
+        raw = []
+        for _ in range(2):
+            raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages, broker_pid)))
+            print(f"  raw one hop: {raw[-1]['frames_per_s']:.0f} frames/s", flush=True)
         print("pipeline with null detectors ...", flush=True)
         logs = args.logs or tmp / "logs"
-        pipe = pipeline_run(settings, topology, messages, warmup, logs)
+        pipe = pipeline_run(settings, topology, messages, warmup, logs, broker_pid)
         print(f"  pipeline: {pipe['frames_per_s']:.1f} frames/s", flush=True)
-        raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages)))
+        raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages, broker_pid)))
+        print(f"  raw one hop: {raw[-1]['frames_per_s']:.0f} frames/s", flush=True)
         print("stage code in this process ...", flush=True)
         code = stage_code(settings, topology, messages)
     doc = {
         "host": platform.node(),
         "cpus": os.cpu_count(),
+        "loadavg_at_start": load_at_start,
         "loadavg_at_end": os.getloadavg(),
         "frames": len(messages),
         "frame_source": source,
         "mean_jpeg_bytes": float(np.mean([len(v) for _, v, _ in messages])),
         "raw": raw,
         "pipeline": pipe,
-        "ratio_pipeline_to_raw": pipe["frames_per_s"] / float(np.mean([r["frames_per_s"] for r in raw])),
+        "ratio_pipeline_to_raw": pipe["frames_per_s"] / float(np.median([r["frames_per_s"] for r in raw])),
         "stage_code_cpu_ms_per_frame": code,
     }
     print_report(doc)

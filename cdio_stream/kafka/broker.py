@@ -92,6 +92,11 @@ class LocalKafkaBroker:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (benchmarks read its CPU time)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def log_path(self) -> Path | None:
         return None if self.workdir is None else self.workdir / "broker.log"
 
