@@ -84,6 +84,12 @@ class Detector:
             self.predict([np.zeros((*warmup_shape, 3), dtype=np.uint8)])
 
     @property
+    def takes_pixels(self) -> bool:
+        """Whether :meth:`predict` looks at the frames' pixels: not the no-op detector's, so
+        callers need not decode a JPEG for it (it still checks the arrays it is given)."""
+        return self._yolo is not None
+
+    @property
     def names(self) -> dict[int, str]:
         if self._yolo is None:
             from cdio_stream.inference.weights import class_names

@@ -80,7 +80,13 @@ log = logging.getLogger(__name__)
 
 
 class DetectorLike(Protocol):
+    """What the stage needs of a detector; one with ``takes_pixels = False`` (the no-op
+    detector) gets an empty image in place of each decoded frame."""
+
     def predict(self, frames: list[np.ndarray]) -> list[Detections]: ...
+
+
+_NO_PIXELS = np.empty((0, 0, 3), dtype=np.uint8)
 
 
 class GroundTruthSource(Protocol):
@@ -121,6 +127,9 @@ class InferenceStage:
         self._clock = _ServerClock(started=clock())
         self._link = LinkQueue(link)  # on the link model's clock: seconds since the stage started
         self.inference_s: float | None = None  # smoothed time of one detector call (a batch)
+        # Smoothed wall time of a whole infer_batch call (decode, detector, pricing): how long
+        # it blocks its caller (the agent runs short ones on its event loop, long ones in a thread).
+        self.blocking_s: float | None = None
         self.shed_tasks = 0
 
     def decode(self, value: bytes | None, headers: Any) -> Assignment:
@@ -146,6 +155,11 @@ class InferenceStage:
             task = replace(assignment.task, frame=replace(assignment.task.frame, jpeg=jpeg))
             assignment = replace(assignment, task=task)
         return assignment, self._link.send(len(jpeg), self.clock() - self._clock.started, commit=commit)
+
+    def reencodes(self, assignment: Assignment) -> bool:
+        """Whether :meth:`uplink` re-encodes this frame (DAO's quality below 1): CPU work, unlike
+        the transfer itself, which is arithmetic on the link model."""
+        return assignment.served is None and float(assignment.decision.get("quality", 1.0)) < 1.0
 
     def commit(self, transfer: Transfer) -> None:
         """Occupy the link with a transfer :meth:`uplink` computed with ``commit=False``."""
@@ -185,11 +199,15 @@ class InferenceStage:
         letter (a JPEG that does not decode, a shadow run that cannot be judged); the other
         items of the batch are unaffected. A failing detector call raises.
         """
+        t0 = time.perf_counter()
         outcomes: list[Result | Exception | None] = [None] * len(items)
         images, decoded = [], []
+        # The JPEG was validated where it entered (preprocess's strict decode); it is decoded
+        # again only for a detector that looks at pixels (not the no-op one).
+        pixels = getattr(self.detector, "takes_pixels", True)
         for i, (assignment, _) in enumerate(items):
             try:
-                images.append(decode_bgr(assignment.task.frame.jpeg))  # strict: half a JPEG is never inferred
+                images.append(decode_bgr(assignment.task.frame.jpeg) if pixels else _NO_PIXELS)  # strict
                 decoded.append(i)
             except MessageError as exc:
                 outcomes[i] = MessageError(f"task {assignment.task.task_id}: {exc}")
@@ -216,6 +234,8 @@ class InferenceStage:
                     outcomes[i] = self._result(assignment, detections, timings, costs, done)
                 except Exception as exc:  # this task's own failure (e.g. a shadow run not judged here)
                     outcomes[i] = exc
+        blocked, old = time.perf_counter() - t0, self.blocking_s
+        self.blocking_s = blocked if old is None else (1 - self.smoothing) * old + self.smoothing * blocked
         return outcomes  # type: ignore[return-value]
 
     def _result(

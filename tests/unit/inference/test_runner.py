@@ -41,6 +41,7 @@ class TestYamlModel:
         assert d.boxes[:, [1, 3]].min() >= 0 and d.boxes[:, [1, 3]].max() <= 540
         assert d.boxes[:, 2].max() > IMGSZ
         assert d.timings.inference_s > 0 and d.timings.total_s >= d.timings.inference_s
+        assert yaml_detector.takes_pixels  # the inference stage decodes frames for it
 
     def test_batch_gives_one_result_per_frame(self, yaml_detector, frame):
         small = cv2.resize(frame, (480, 270))
@@ -130,6 +131,8 @@ class TestNullDetector:
         assert len(out) == 2 and all(len(d) == 0 for d in out)
         assert all(0 <= d.timings.total_s < 0.01 for d in out)
         assert null._yolo is None  # nothing was built
+        assert not null.takes_pixels  # so the inference stage does not decode frames for it
+        assert null.predict([np.empty((0, 0, 3), np.uint8)])[0].boxes.shape == (0, 4)
 
     def test_still_checks_its_input(self, null):
         assert null.predict([]) == []
