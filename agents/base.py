@@ -33,7 +33,17 @@ if TYPE_CHECKING:
 
     from cdio_stream.kafka.follow import TopicFollower
 
-__all__ = ["RoleOptions", "Role", "DeadLetters", "raw_topic", "reason", "model_feed", "torch_threads"]
+__all__ = [
+    "RoleOptions",
+    "Role",
+    "DeadLetters",
+    "OutTopic",
+    "raw_topic",
+    "out_topic",
+    "reason",
+    "model_feed",
+    "torch_threads",
+]
 
 log = logging.getLogger("cdio.agents")
 
@@ -97,6 +107,39 @@ class Role(ABC):
 def raw_topic(app: faust.App, name: str) -> Any:
     """A topic of bytes keys and values: the codecs live in cdio_stream.messages."""
     return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+
+class OutTopic:
+    """A topic a worker writes records to, straight through the app's producer.
+
+    ``await send(...)`` hands the record to the producer's buffer and returns, as Faust's
+    ``Topic.send`` does, without Faust's per-record bookkeeping around it (a pending-message
+    object, its future and the send sensors: on a one-topic relay, 0.09 ms of CPU per 81 kB
+    record and 0.18 ms per 200-byte record; see the README, "What the pipeline itself
+    costs"). Delivery is what the exactly-once design relies
+    on either way: Faust flushes the producer before it commits an input offset, and a
+    checkpoint flushes it before it saves a snapshot. A record the producer gives up on
+    (after its retries) is logged, as ``Topic.send`` logs it.
+    """
+
+    def __init__(self, app: faust.App, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    async def send(self, *, key: bytes | None, value: bytes, headers: Any = None) -> None:
+        if headers is not None and not isinstance(headers, list):
+            headers = list(headers)  # the producer's record builder takes a list
+        delivery = await self.app.producer.send(self.name, key, value, None, None, headers)
+        delivery.add_done_callback(self._delivered)
+
+    def _delivered(self, delivery: Any) -> None:
+        if not delivery.cancelled() and delivery.exception() is not None:
+            log.error("record to %s not delivered: %r", self.name, delivery.exception())
+
+
+def out_topic(app: faust.App, name: str) -> OutTopic:
+    """Where a worker only writes (its agents read through :func:`raw_topic`)."""
+    return OutTopic(app, name)
 
 
 def reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.base import DeadLetters, Role, RoleOptions, raw_topic, reason
+from agents.base import DeadLetters, Role, RoleOptions, out_topic, raw_topic, reason
 from cdio_stream.errors import ConfigError
 from cdio_stream.pipeline.servers import HEARTBEAT_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED
@@ -152,9 +152,9 @@ class Inference(Role):
         batch_size, batch_s = self.options.batch_size, self.options.batch_ms / 1000.0
         stage = self.stage
         source = raw_topic(app, topology.assignment_topic(stage.server.id).name)
-        results = raw_topic(app, topology.results.name)
+        results = out_topic(app, topology.results.name)
 
-        shadows = {sid: raw_topic(app, topology.assignment_topic(sid).name) for sid in topology.server_ids}
+        shadows = {sid: out_topic(app, topology.assignment_topic(sid).name) for sid in topology.server_ids}
         registry = raw_topic(app, topology.server_registry.name)
         server = stage.server
         load = {"latency_s": None, "in_flight": 0}  # what the heartbeat reports

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.base import DeadLetters, Role, RoleOptions, model_feed, raw_topic, reason, torch_threads
+from agents.base import (
+    DeadLetters,
+    Role,
+    RoleOptions,
+    model_feed,
+    out_topic,
+    raw_topic,
+    reason,
+    torch_threads,
+)
 from cdio_stream.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,7 +70,7 @@ class Preprocess(Role):
 
         topology = self.topology
         frames = raw_topic(app, topology.frames.name)
-        tasks = raw_topic(app, topology.tasks.name)
+        tasks = out_topic(app, topology.tasks.name)
         dead = DeadLetters(app, topology, self.name)
         pre = self.preprocessor
         feed = self.model_feed

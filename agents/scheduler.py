@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.base import DeadLetters, Role, RoleOptions, raw_topic, reason
+from agents.base import DeadLetters, Role, RoleOptions, out_topic, raw_topic, reason
 from agents.checkpoint import Checkpoint
 from cdio_stream.pipeline.servers import LOST_AFTER_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED
@@ -111,11 +111,12 @@ class Scheduler(Role):
         dead = DeadLetters(app, topology, self.name)
         tasks = raw_topic(app, topology.tasks.name)
         results = raw_topic(app, topology.results.name)
-        assign = {sid: raw_topic(app, topology.assignment_topic(sid).name) for sid in topology.server_ids}
+        expired_out = out_topic(app, topology.results.name)
+        assign = {sid: out_topic(app, topology.assignment_topic(sid).name) for sid in topology.server_ids}
 
         def assign_topic(sid: str):
             if sid not in assign:  # a server that joined while running
-                assign[sid] = raw_topic(app, sched.topology.assignment_topic(sid).name)
+                assign[sid] = out_topic(app, sched.topology.assignment_topic(sid).name)
             return assign[sid]
 
         assignment_topics = [topology.assignment_topic(sid).name for sid in topology.server_ids]
@@ -257,7 +258,7 @@ class Scheduler(Role):
                             key=a.task.frame.meta.stream_id.encode(), value=value, headers=headers
                         )
                     for r in outcome.expired:  # shed as late (--shed late): the task's one outcome
-                        await results.send(key=r.stream_id.encode(), value=encode_result(r))
+                        await expired_out.send(key=r.stream_id.encode(), value=encode_result(r))
                     for event in events:
                         msg = event.message
                         sched.positions.advance(msg.topic, msg.partition, msg.offset)
