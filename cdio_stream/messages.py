@@ -703,6 +703,13 @@ def _is_num(x: Any) -> bool:
 
 
 def _get(meta: dict[str, Any], key: str, typ: type, optional: bool = False) -> Any:
+    v = meta.get(key)
+    if type(v) is typ:  # what orjson gives for a valid field (bool is not an int here)
+        return v
+    return _get_checked(meta, key, typ, optional)
+
+
+def _get_checked(meta: dict[str, Any], key: str, typ: type, optional: bool) -> Any:
     if key not in meta or (optional and meta[key] is None):
         if optional:
             return None
@@ -714,6 +721,15 @@ def _get(meta: dict[str, Any], key: str, typ: type, optional: bool = False) -> A
 
 
 def _num(meta: dict[str, Any], key: str, optional: bool = False) -> Any:
+    v = meta.get(key)
+    if type(v) is float:  # the common case first: decoding is on every hop's path
+        return v
+    if type(v) is int:
+        return float(v)
+    return _num_checked(meta, key, optional)
+
+
+def _num_checked(meta: dict[str, Any], key: str, optional: bool) -> Any:
     if key not in meta or (optional and meta[key] is None):
         if optional:
             return None
