@@ -6,7 +6,12 @@ One broker, the same frames, one run:
    frame's metadata header, keyed by stream) through one topic, three times (two before
    the pipeline run, one after, to show the machine's drift; the ratio uses their median);
    frames/s from the first send to the last receive.
-2. **pipeline**: real worker processes (preprocess with the shipped LSTM, the CDIO
+2. **Faust one hop**: the same frames through one Faust worker built like the project's
+   (``create_app``'s settings) that only relays them from one topic to another, as
+   preprocess does without its stage code (micro-batches of 16, each record written with
+   :class:`agents.base.OutTopic` and acked): the framework's own floor per hop, fed flat
+   out, and its CPU per frame.
+3. **pipeline**: real worker processes (preprocess with the shipped LSTM, the CDIO
    scheduler, one inference worker per server, the sink) started by the project's
    Launcher, every server on the ``null`` detector (no model, no detections, near-zero
    time; the link is still emulated and the result priced; no reference runs: a no-op
@@ -20,7 +25,7 @@ One broker, the same frames, one run:
    last result, so the sink and the scheduler finish what they read; CPU time holds up on
    a shared machine where wall time does not), with and without its idle loops (idle CPU
    in ms/s, measured before the run, times the run's length).
-3. **stage code**: the same frames through the stage objects in this process, no broker
+4. **stage code**: the same frames through the stage objects in this process, no broker
    (preprocess, scheduler decide + reward, inference uplink + infer, with the codecs the
    agents run): CPU ms per frame of the project's own code, without Faust.
 
@@ -161,6 +166,132 @@ async def raw_hop(
         "client_cpu_ms_per_frame": cpu * 1000 / n,  # producer + consumer, this process
         "broker_cpu_ms_per_frame": None if broker_pid is None else broker * 1000 / n,
     }
+
+
+# ------------------------------------------------------------------ one Faust hop
+
+
+def relay_role():
+    """A worker role that relays records from one topic to another and does nothing else."""
+    from dataclasses import dataclass
+
+    from agents.base import Role, RoleOptions, out_topic, raw_topic
+
+    @dataclass(frozen=True)
+    class RelayOptions(RoleOptions):
+        role = "relay"
+        source: str = ""
+        sink: str = ""
+
+    class Relay(Role):
+        Options = RelayOptions
+
+        def _build(self, settings: Settings) -> None:
+            pass
+
+        def _register(self, app) -> None:
+            out = out_topic(app, self.options.sink)
+
+            @app.agent(raw_topic(app, self.options.source), name="relay")
+            async def relay(stream):
+                async for events in stream.noack_take(16, within=0.02):  # preprocess's batches
+                    for e in events:
+                        await out.send(key=e.message.key, value=e.message.value, headers=e.message.headers)
+                        await stream.ack(e)
+
+    return Relay, RelayOptions
+
+
+def run_relay_worker(source: str, sink: str) -> None:
+    """``--relay-worker SOURCE SINK``: this process is the relay (settings from the environment)."""
+    from faust.worker import Worker
+
+    from agents import app as agents_app
+    from cdio_stream.pipeline.launcher import READY_MARKER
+
+    relay, options = relay_role()
+    agents_app.ROLES[relay.Options.role] = relay
+    settings = Settings.from_env()
+    app = agents_app.create_app(settings, settings.topology(), options(source=source, sink=sink))
+
+    class ReadyWorker(Worker):
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            print(READY_MARKER, flush=True)
+
+    ReadyWorker(app, loglevel="warning", redirect_stdouts=False, quiet=True).execute_from_commandline()
+
+
+async def faust_hop_run(bootstrap, topology, source, sink, messages, pid, broker_pid) -> dict:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        max_partition_fetch_bytes=topology.max_message_bytes,
+        fetch_max_bytes=topology.max_message_bytes * 4,
+    )
+    await start_client(consumer, bootstrap)
+    producer = create_frame_producer(bootstrap, topology)
+    await start_client(producer, bootstrap)
+    try:
+        await assign_at_end(consumer, [sink])
+        relay0, broker0, t0 = proc_cpu_s(pid), broker_cpu_s(broker_pid), time.perf_counter()
+        sending = asyncio.create_task(publish(producer, source.name, messages))
+        got = 0
+        while got < len(messages):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                got += len(records)
+        t1 = time.perf_counter()
+        relay, broker = proc_cpu_s(pid) - relay0, broker_cpu_s(broker_pid) - broker0
+        await sending
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    n = len(messages)
+    return {
+        "frames": n,
+        "elapsed_s": t1 - t0,
+        "frames_per_s": n / (t1 - t0),
+        "relay_cpu_ms_per_frame": relay * 1000 / n,
+        "broker_cpu_ms_per_frame": None if broker_pid is None else broker * 1000 / n,
+    }
+
+
+def faust_hop(settings: Settings, topology: Topology, messages, warmup, logs: Path, broker_pid) -> dict:
+    """One Faust worker relays the frames from the raw twin's frames topic to its tasks topic."""
+    import subprocess
+
+    from cdio_stream.pipeline.launcher import READY_MARKER
+
+    source, sink = topology.frames, topology.tasks
+    launcher = Launcher(settings, logs)  # its environment: broker, topics file, cache, log level
+    env = {**launcher.env(), "PYTHONPATH": str(ROOT)}
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "faust-relay.log", "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--relay-worker", source.name, sink.name],
+            stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, env=env, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            for line in proc.stdout:
+                if READY_MARKER in line:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("the Faust relay did not start")
+            else:
+                raise SystemExit(
+                    f"the Faust relay exited (code {proc.wait()}); see {logs / 'faust-relay.log'}"
+                )
+            args = (settings.bootstrap, topology, source, sink)
+            asyncio.run(faust_hop_run(*args, warmup, proc.pid, broker_pid))
+            return asyncio.run(faust_hop_run(*args, messages, proc.pid, broker_pid))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 # ------------------------------------------------------------------ whole pipeline
@@ -399,6 +530,9 @@ def print_report(doc: dict) -> None:
     for i, r in enumerate(raw):
         print(f"{'raw aiokafka one hop #' + str(i + 1):34s} {r['frames_per_s']:9.1f} "
               f"{r['client_cpu_ms_per_frame']:13.2f} {fmt(r['broker_cpu_ms_per_frame'], '.2f'):>16s}")  # fmt: skip
+    relay = doc["faust_hop"]
+    print(f"{'Faust one hop (relay worker)':34s} {relay['frames_per_s']:9.1f} {relay['relay_cpu_ms_per_frame']:13.2f} "
+          f"{fmt(relay['broker_cpu_ms_per_frame'], '.2f'):>16s}")  # fmt: skip
     print(f"{'pipeline, null detectors':34s} {pipe['frames_per_s']:9.1f} {sum(workers.values()):13.2f} "
           f"{fmt(pipe['cpu_ms_per_frame'].get('broker'), '.2f'):>16s}")  # fmt: skip
     print(f"ratio pipeline / raw (median of {len(raw)} raw runs): {doc['ratio_pipeline_to_raw']:.3f}")
@@ -443,7 +577,10 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
     )
     parser.add_argument("--logs", type=Path, help="folder for worker logs (default: a temporary one)")
+    parser.add_argument("--relay-worker", nargs=2, metavar=("SOURCE", "SINK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.relay_worker:
+        return run_relay_worker(*args.relay_worker)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # new topics' metadata warnings while they settle
     base = Settings.from_env()
     load_at_start = os.getloadavg()
@@ -475,8 +612,12 @@ def main() -> None:
         for _ in range(2):
             raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages, broker_pid)))
             print(f"  raw one hop: {raw[-1]['frames_per_s']:.0f} frames/s", flush=True)
-        print("pipeline with null detectors ...", flush=True)
         logs = args.logs or tmp / "logs"
+        print("one Faust hop ...", flush=True)
+        raw_settings = replace(settings, topic_prefix=prefix + "raw.")
+        relay = faust_hop(raw_settings, raw_topology, messages, warmup, logs, broker_pid)
+        print(f"  Faust one hop: {relay['frames_per_s']:.0f} frames/s", flush=True)
+        print("pipeline with null detectors ...", flush=True)
         pipe = pipeline_run(settings, topology, messages, warmup, logs, broker_pid)
         print(f"  pipeline: {pipe['frames_per_s']:.1f} frames/s", flush=True)
         raw.append(asyncio.run(raw_hop(bootstrap, topology, raw_topic, messages, broker_pid)))
@@ -492,6 +633,7 @@ def main() -> None:
         "frame_source": source,
         "mean_jpeg_bytes": float(np.mean([len(v) for _, v, _ in messages])),
         "raw": raw,
+        "faust_hop": relay,
         "pipeline": pipe,
         "ratio_pipeline_to_raw": pipe["frames_per_s"] / float(np.median([r["frames_per_s"] for r in raw])),
         "stage_code_cpu_ms_per_frame": code,
