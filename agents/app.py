@@ -38,13 +38,6 @@ log = logging.getLogger("cdio.agents")
 ROLES: dict[str, type[Role]] = {r.Options.role: r for r in (Preprocess, Scheduler, Inference, Sink, Trainer)}
 SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
-# Records the producer may group into one batch per partition. aiokafka keeps one produce
-# request in flight per broker, and a record that does not fit the partition's open batch
-# waits until that batch has been sent: with Faust's default (16 kB) every 81 kB frame is
-# its own batch, so the second frame of a micro-batch to the same partition waited for a
-# full broker round trip. 512 kB holds a slot's frames per partition and stays under the
-# broker's default max.message.bytes (1 MB) for topics without a larger limit.
-PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def role_for(options: RoleOptions) -> Role:
@@ -76,7 +69,6 @@ def create_app(settings: Settings, topology: Topology, options: RoleOptions) -> 
         web_enabled=False,
         consumer_auto_offset_reset="earliest",  # frames published before a worker joined still count
         producer_max_request_size=topology.max_message_bytes,
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         consumer_max_fetch_size=topology.max_message_bytes,
         topic_allow_declare=False,  # topics come from topics.yaml via `cdio-stream topics create`
         topic_disable_leader=True,
