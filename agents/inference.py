@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.base import DeadLetters, Role, RoleOptions, out_topic, raw_topic, reason
+from agents.base import DeadLetters, OutTopic, Role, RoleOptions, out_topic, raw_topic, reason
 from cdio_stream.errors import ConfigError
 from cdio_stream.pipeline.servers import HEARTBEAT_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED
@@ -154,7 +154,15 @@ class Inference(Role):
         source = raw_topic(app, topology.assignment_topic(stage.server.id).name)
         results = out_topic(app, topology.results.name)
 
-        shadows = {sid: out_topic(app, topology.assignment_topic(sid).name) for sid in topology.server_ids}
+        shadows: dict[str, OutTopic] = {}
+
+        def shadow_topic(server_id: str) -> OutTopic:
+            """Where a reference-sampled task's second run goes: any server the scheduler
+            names, also one that joined after this worker started."""
+            if server_id not in shadows:
+                shadows[server_id] = out_topic(app, topology.assignment_name(server_id))
+            return shadows[server_id]
+
         registry = raw_topic(app, topology.server_registry.name)
         server = stage.server
         load = {"latency_s": None, "in_flight": 0}  # what the heartbeat reports
@@ -231,7 +239,7 @@ class Inference(Role):
                         await dead.send(event, reason(exc))
                         continue
                     if shadow is not None:
-                        await shadows[shadow.server_id].send(
+                        await shadow_topic(shadow.server_id).send(
                             key=event.message.key, value=value, headers=headers
                         )
                     else:

@@ -222,7 +222,7 @@ class Scheduler(Role):
             async with checkpoint.lock:  # like a slot: a snapshot sees them published or not at all
                 lost = sched.expire_lost(now)
                 for r in lost:  # each task's one outcome, as a shed task's
-                    await results.send(key=r.stream_id.encode(), value=encode_result(r))
+                    await expired_out.send(key=r.stream_id.encode(), value=encode_result(r))
             if lost:
                 log.warning("%d tasks waited on a lost server (silent > %g s): expired", len(lost),
                             sched.lost_after_s)  # fmt: skip

@@ -94,10 +94,15 @@ class Topology:
     def assignment_topic(self, server_id: str) -> TopicSpec:
         self.server(server_id)  # validates the id
         return TopicSpec(
-            name=self.prefix + self.assignment_pattern.format(server=server_id),
+            name=self.assignment_name(server_id),
             partitions=self.assignment_partitions,
             retention_ms=self.assignment_retention_ms,
         )
+
+    def assignment_name(self, server_id: str) -> str:
+        """The assignment topic's name of any server id, also one that joined after this
+        topology was loaded (see :meth:`with_server`)."""
+        return self.prefix + self.assignment_pattern.format(server=server_id)
 
     @property
     def max_message_bytes(self) -> int:

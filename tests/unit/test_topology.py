@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.topology import load_topology, parse_topology
+from cdio_stream.topology import ServerSpec, load_topology, parse_topology
 
 REPO_TOPICS = Path(__file__).resolve().parents[2] / "topics.yaml"
 
@@ -87,3 +87,15 @@ class TestValidation:
     def test_unknown_server(self):
         with pytest.raises(ConfigError, match="unknown server id 'edge-9'"):
             load_topology(REPO_TOPICS).assignment_topic("edge-9")
+
+    def test_the_assignment_name_of_a_server_that_joined_later(self):
+        # An inference worker forwards shadow runs to servers the scheduler names, also ones
+        # that joined after the worker loaded its topology (agents/inference.py).
+        t = load_topology(REPO_TOPICS)
+        assert (
+            t.assignment_name("edge-9")
+            == t.with_server(ServerSpec("edge-9", "edge", "edge", "jetson-xavier-nx"))
+            .assignment_topic("edge-9")
+            .name
+        )
+        assert t.assignment_name("edge-1") == t.assignment_topic("edge-1").name
