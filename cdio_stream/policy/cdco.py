@@ -18,9 +18,11 @@ Per base arm the policy keeps, with confidence bounds (:mod:`.arms`):
   a mean with a lower confidence bound.
 
 The oracle (:mod:`.slot_oracle`) minimises, over the position-expanded assignment,
-cost_lcb + lambda_acc * (1 - P(A >= A^q)) + lambda_delay * (1 - P(D <= D^q)) with optimistic
-(upper-bound; for the delay, stochastically dominant) probabilities: eq. 8's objective
-with C1/C2 as penalties, i.e. the eq. 9 reward of :mod:`.reward`. Optimism (not sampling) explores: decisions are deterministic given the
+cost_lcb + lambda_acc * (1 - P(D <= D^q) P(A >= A^q)) + lambda_delay * (1 - P(D <= D^q))
+with optimistic (upper-bound; for the delay, stochastically dominant) probabilities:
+eq. 8's objective with C1/C2 as penalties, i.e. the eq. 9 reward of :mod:`.reward`, where a
+late result misses C1 too (it comes too late to be used), so a task that cannot be on time
+anywhere goes where it costs least. Optimism (not sampling) explores: decisions are deterministic given the
 state, so they replay exactly after a restart and are reproducible in tests. Algorithm 1
 step 1: the first slot in which a context appears routes its tasks by preference
 (compute -> cloud, bandwidth or unknown -> edge) instead of the oracle. Confidence radii
@@ -216,9 +218,9 @@ class CdcoPolicy(Policy):
         for j in [self._init_server(task, qd, [0] * m, up)] if first else up:
             known = elapsed + max(lb[j] + bits / bw[j], qd[j])
             p_del = self.delay.optimistic_cdf_one(j, task.d_req - known)
-            score = (
+            score = (  # expected_penalty, in plain Python
                 min(float(cost[c * m + j]), 1.0)
-                + self.lambda_acc * (1.0 - float(succ[c * nm + self._model_idx[j]]))
+                + self.lambda_acc * (1.0 - p_del * float(succ[c * nm + self._model_idx[j]]))
                 + self.lambda_delay * (1.0 - p_del)
                 + _TIE_BREAK * known
             )

@@ -3,7 +3,8 @@
 It needs ``truth(task, server, now) -> Truth``: the task's real accuracy on that server's
 model and its real inference / transmission times (the simulator provides
 ``Simulator.truth``; a live system has no such thing). Per slot it minimises the same
-score as CDCO, cost + lambda_acc * [A < A^q] + lambda_delay * [D > D^q], with D computed
+score as CDCO, cost + lambda_acc * [A < A^q or D > D^q] + lambda_delay * [D > D^q] (a late
+result misses C1 too: :mod:`cdio_stream.policy.reward`), with D computed
 from the true times and the state's queues, over the position-expanded assignment. It is
 clairvoyant within a slot and myopic across slots (it does not plan future queues), so it
 is the per-slot optimum S* of eq. 10, a reference rather than a global optimum.

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from cdio_stream.errors import ConfigError, MessageError
-from cdio_stream.policy import ContextSpace, Feedback, approx_regret, complexity_edges_from, task_reward
+from cdio_stream.policy import (
+    ContextSpace,
+    Feedback,
+    approx_regret,
+    complexity_edges_from,
+    expected_penalty,
+    task_reward,
+)
 from cdio_stream.policy.arms import HistogramArms, MeanArms, confidence_radius
 from cdio_stream.policy.codec import decode_state, encode_state, rng_from_json, rng_to_json
 from cdio_stream.policy.slot_oracle import columns, dispatch_order, solve_columns, solve_slot
@@ -119,6 +126,25 @@ class TestReward:
         assert task_reward(0.0, True, True, 4.0, 4.0) == 1.0
         assert task_reward(1.0, False, False, 4.0, 4.0) == 0.0
         assert task_reward(0.5, None, True, 4.0, 4.0) > task_reward(0.5, False, True, 4.0, 4.0)
+
+    def test_a_late_result_misses_c1_whatever_its_accuracy(self):
+        assert task_reward(0.3, True, False, 4.0, 4.0) == task_reward(0.3, False, False, 4.0, 4.0)
+        assert task_reward(0.3, None, False, 4.0, 4.0) == task_reward(0.3, False, False, 4.0, 4.0)
+        # so a task that misses D^q everywhere scores least where it costs least ...
+        late_cheap = expected_penalty(np.array(0.1), np.array(0.2), np.array(0.0), 4.0, 4.0)
+        late_accurate = expected_penalty(np.array(0.6), np.array(0.9), np.array(0.0), 4.0, 4.0)
+        assert late_cheap < late_accurate
+        # ... and one that misses A^q everywhere still prefers to be on time
+        on_time = expected_penalty(np.array(0.6), np.array(0.0), np.array(1.0), 4.0, 4.0)
+        late = expected_penalty(np.array(0.1), np.array(0.0), np.array(0.0), 4.0, 4.0)
+        assert on_time < late
+
+    def test_a_violation_never_scores_below_a_placement_that_meets_both(self):
+        # the cost is capped at 1
+        ok_costliest = expected_penalty(np.array(5.0), np.array(1.0), np.array(1.0), 4.0, 4.0)
+        for p_acc, p_delay in ((0.0, 1.0), (1.0, 0.0), (0.0, 0.0)):
+            free = expected_penalty(np.array(0.0), np.array(p_acc), np.array(p_delay), 4.0, 4.0)
+            assert free > ok_costliest
 
     def test_approx_regret(self):
         cum = approx_regret(np.array([2.0, 2.0]), np.array([1.5, 2.0]), alpha=0.5, beta=1.0)
