@@ -12,8 +12,14 @@ Per base arm the policy keeps, with confidence bounds (:mod:`.arms`):
   from an accuracy distribution because RPP's preference is itself relative to A^q: given
   the context, accuracy is not independent of A^q, the success indicator nearly is;
 * delay: the distribution of the residual D - D_known, keyed by server, where
-  D_known = elapsed + max(link backlog + (r+1) * bits / bandwidth, queue delay + r * t_inf)
-  is what the system state already tells about a task placed r-th on that server;
+  D_known = elapsed + max(link backlog + (r+1) * bits / bandwidth, queue delay + r * w)
+  is what the system state already tells about a task placed r-th on that server, w being
+  the wait each queued task adds there as the state reports it (queue delay / queue
+  length: the inference time on a server that runs one task at a time, much less on one
+  that batches; the learned inference time when the queue is empty). Were w the batch
+  latency on a batching server, D_known would overstate later positions by up to 0.15 s
+  and the residual, one distribution for all positions, would be optimistic for the
+  first tasks of a slot and pessimistic for the last;
 * cost U + phi * B (TFLOP + phi * WAN Mbit, :func:`~cdio_stream.system.cost.objective_cost`),
   a mean with a lower confidence bound.
 
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,6 +64,17 @@ from cdio_stream.system.network import NOMINAL_BPS
 __all__ = ["CdcoPolicy"]
 
 _TIE_BREAK = 1e-6
+
+
+class _Servers(NamedTuple):
+    """Per server, from the system state: queue delay (wait before a new task would start),
+    link backlog, link rate, the wait each further queued task adds; the available ones."""
+
+    qd: list[float]
+    lb: list[float]
+    bw: list[float]
+    step: list[float]
+    up: list[int]
 
 
 class CdcoPolicy(Policy):
@@ -170,43 +187,48 @@ class CdcoPolicy(Policy):
         self.cost.set_time(log_t, self.cost_scale or 1.0)
         self._t_refresh = max(self.t + 1, math.ceil(self.t * 1.01))
 
-    def _server_lists(self, state: SystemState) -> tuple[list[float], list[float], list[float], list[int]]:
-        """Queue delay, link backlog, bandwidth per server and the available servers, from the state."""
+    def _server_lists(self, state: SystemState) -> _Servers:
+        """What the state says about each server (see :class:`_Servers`)."""
         by_id = {s.server_id: s for s in state.servers}
-        qd, lb, bw, up = [], [], [], []
+        qd, lb, bw, step, up = [], [], [], [], []
         for j, sid in enumerate(self.server_ids):
             s = by_id.get(sid)
             known_bw = float(self.bw_hat[j]) or self.default_bps
+            inf = float(self.inf_hat[j])
             if s is None:
                 qd.append(0.0)
                 lb.append(0.0)
                 bw.append(known_bw)
+                step.append(inf)
                 up.append(j)
                 continue
-            qd.append(
-                s.queue_delay_s if s.queue_delay_s is not None else s.queue_length * float(self.inf_hat[j])
-            )
+            wait = s.queue_delay_s if s.queue_delay_s is not None else s.queue_length * inf
+            qd.append(wait)
+            # The wait each queued task adds, as the state reports it: a server that runs one
+            # task at a time adds its inference time per task, one that batches (the cloud)
+            # much less; its own inference time only when its queue is empty.
+            step.append(wait / s.queue_length if s.queue_length > 0 else inf)
             lb.append(s.link_backlog_s)
             bw.append(s.bandwidth_bps or known_bw)
             if s.available:
                 up.append(j)
-        return qd, lb, bw, up or list(range(len(self.servers)))  # nobody up: decide anyway
+        return _Servers(qd, lb, bw, step, up or list(range(len(self.servers))))  # nobody up: decide anyway
 
-    def _init_server(self, task: SlotTask, qd: list[float], offset: list[int], up: list[int]) -> int:
+    def _init_server(self, task: SlotTask, sv: _Servers, offset: list[int]) -> int:
         """Algorithm 1, step 1: compute preference -> cloud, else edge; least backlog there
         (before any feedback t_inf is unknown and the count already placed breaks ties)."""
         want = 1 if self.space.preference_bucket(task.preference) == 1 else 0
-        cands = [j for j in up if self._tier_of[j] == want] or up
-        return min(cands, key=lambda j: (qd[j] + offset[j] * max(float(self.inf_hat[j]), 1e-3), j))
+        cands = [j for j in sv.up if self._tier_of[j] == want] or sv.up
+        return min(cands, key=lambda j: (sv.qd[j] + offset[j] * max(sv.step[j], 1e-3), j))
 
     def _assign(self, tasks: tuple[SlotTask, ...], state: SystemState) -> list[Decision]:
         self._tick()
-        qd, lb, bw, up = self._server_lists(state)
+        sv = self._server_lists(state)
         if len(tasks) == 1:
-            return [self._assign_one(tasks[0], state.time, qd, lb, bw, up)]
-        return self._assign_slot(tasks, state.time, qd, lb, bw, up)
+            return [self._assign_one(tasks[0], state.time, sv)]
+        return self._assign_slot(tasks, state.time, sv)
 
-    def _assign_one(self, task: SlotTask, now: float, qd, lb, bw, up) -> Decision:
+    def _assign_one(self, task: SlotTask, now: float, sv: _Servers) -> Decision:
         """The single-task slot in plain Python (no assignment problem to solve)."""
         c = self.space.index(task)
         m, nm = len(self.servers), self._n_models
@@ -214,8 +236,9 @@ class CdcoPolicy(Policy):
         self.ctx_seen[c] = True
         bits, elapsed = task.payload_bytes * 8.0, now - task.arrival_time
         succ, cost = self.success.bound, self.cost.bound
+        qd, lb, bw = sv.qd, sv.lb, sv.bw
         best, best_score, best_known, best_pd = -1, math.inf, 0.0, 0.0
-        for j in [self._init_server(task, qd, [0] * m, up)] if first else up:
+        for j in [self._init_server(task, sv, [0] * m)] if first else sv.up:
             known = elapsed + max(lb[j] + bits / bw[j], qd[j])
             p_del = self.delay.optimistic_cdf_one(j, task.d_req - known)
             score = (  # expected_penalty, in plain Python
@@ -246,9 +269,9 @@ class CdcoPolicy(Policy):
         }
         return Decision(task.task_id, self.server_ids[j], info=info)
 
-    def _assign_slot(self, tasks: tuple[SlotTask, ...], now: float, qd_l, lb_l, bw_l, up) -> list[Decision]:
+    def _assign_slot(self, tasks: tuple[SlotTask, ...], now: float, sv: _Servers) -> list[Decision]:
         m, n = len(self.servers), len(tasks)
-        qd, lb, bw = np.array(qd_l), np.array(lb_l), np.array(bw_l)
+        qd, lb, bw, step = np.array(sv.qd), np.array(sv.lb), np.array(sv.bw), np.array(sv.step)
         ctx = np.array([self.space.index(t) for t in tasks], dtype=np.int64)
         bits, d_req, arrival = np.array([(t.payload_bytes * 8.0, t.d_req, t.arrival_time) for t in tasks]).T
         elapsed = now - arrival
@@ -257,20 +280,20 @@ class CdcoPolicy(Policy):
         offset = [0] * m
         init = self.init_by_preference & ~self.ctx_seen[ctx]
         for i in np.flatnonzero(init).tolist():
-            j = self._init_server(tasks[i], qd_l, offset, up)
+            j = self._init_server(tasks[i], sv, offset)
             server[i], pos[i] = j, offset[j]
             offset[j] += 1
         self.ctx_seen[ctx] = True
 
         rest = np.flatnonzero(~init) if init.any() else np.arange(n)
         if rest.size:
-            srv, p = self._oracle(rest, ctx, bits, d_req, elapsed, qd, lb, bw, up, np.array(offset))
+            srv, p = self._oracle(rest, ctx, bits, d_req, elapsed, qd, lb, bw, step, sv.up, np.array(offset))
             server[rest] = srv
             pos[rest] = p
 
         # What the state tells about each task where it was put: kept to learn the residual.
         d_known = elapsed + np.maximum(
-            lb[server] + (pos + 1) * bits / bw[server], qd[server] + pos * self.inf_hat[server]
+            lb[server] + (pos + 1) * bits / bw[server], qd[server] + pos * step[server]
         )
         p_del = self.delay.optimistic_cdf(server, d_req - d_known).tolist()
         srv_l, pos_l, ctx_l, known_l, init_l = (
@@ -285,14 +308,15 @@ class CdcoPolicy(Policy):
             for i in dispatch_order(server, pos).tolist()
         ]
 
-    def _oracle(self, rest, ctx, bits, d_req, elapsed, qd, lb, bw, up, off) -> tuple[np.ndarray, np.ndarray]:
+    def _oracle(
+        self, rest, ctx, bits, d_req, elapsed, qd, lb, bw, step, up, off
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Solve the slot for tasks ``rest`` over (server, queue position) columns."""
         k, m = rest.size, len(self.servers)
         # Columns per server: enough positions for every task that could still make its
         # deadline there (beyond, x < lo: P(delay ok) = 0), and enough in total for k tasks.
         slack = float(np.max(d_req[rest] - elapsed[rest])) - self.delay.lo
-        inf = self.inf_hat
-        reach = np.where(inf > 0, np.floor((slack - qd) / np.maximum(inf, 1e-9)) + 1 - off, k)
+        reach = np.where(step > 0, np.floor((slack - qd) / np.maximum(step, 1e-9)) + 1 - off, k)
         cap = np.clip(reach, 0, k).astype(np.int64)
         if self.max_per_slot is not None:
             cap = np.minimum(cap, self.max_per_slot)
@@ -304,7 +328,7 @@ class CdcoPolicy(Policy):
         q_pos = off[col_server] + col_pos  # queue position of each column, init tasks included
         known = elapsed[rest, None] + np.maximum(
             lb[col_server] + (q_pos + 1) * (bits[rest, None] / bw[col_server]),
-            qd[col_server] + q_pos * inf[col_server],
+            qd[col_server] + q_pos * step[col_server],
         )
         p_del = self.delay.optimistic_cdf(col_server, d_req[rest, None] - known)
         p_acc = self.success.bound[ctx[rest, None] * self._n_models + self._model_idx[col_server]]

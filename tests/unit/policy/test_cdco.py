@@ -267,3 +267,42 @@ class TestReferenceFeedback:
         d = policy.assign([task_factory()], state_factory(servers))[0]
         policy.feedback([Feedback.measured(d.task_id, d.server_id, accuracy=None, a_req=55.0, d_req=0.3)])
         assert policy.success.n.sum() == 0
+
+
+class TestOverload:
+    """The edges are cheap and miss A^q, the cloud is costly and meets it; then queues grow."""
+
+    @staticmethod
+    def trained(servers, task_factory, *, cloud_inference_s=0.01):
+        policy = make_policy("cdio", servers)
+        idle = tuple(ServerState(s.id, queue_delay_s=0.0) for s in servers)
+        for k in range(120):
+            task = task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.6, arrival_time=float(k))
+            d = policy.assign([task], SystemState(k + 0.02, idle))[0]
+            cloud = d.server_id == "cloud"
+            policy.feedback([Feedback.measured(
+                d.task_id, d.server_id, accuracy=85.0 if cloud else 40.0, a_req=55.0, d_req=0.6, preprocess_s=0.014,
+                queue_s=0.006, transmission_s=0.003, inference_s=cloud_inference_s if cloud else 0.03,
+                compute_tflop=3.0 if cloud else 0.2, bandwidth_bps=1e8, payload_bytes=task.payload_bytes,
+            )])  # fmt: skip
+        return policy
+
+    def test_a_batching_servers_position_wait_is_its_queue_delay_per_queued_task(
+        self, servers_factory, task_factory
+    ):
+        servers = servers_factory(n_edge=2)
+        policy = self.trained(servers, task_factory, cloud_inference_s=0.05)  # a batch's latency
+
+        def cloud_count(queue_length):
+            state = SystemState(300.02, (
+                ServerState("edge-1", queue_delay_s=0.0), ServerState("edge-2", queue_delay_s=0.0),
+                ServerState("cloud", queue_length=queue_length, queue_delay_s=0.02),
+            ))  # fmt: skip
+            slot = [task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.15, arrival_time=300.0)
+                    for _ in range(6)]  # fmt: skip
+            return sum(d.server_id == "cloud" for d in policy.assign(slot, state))
+
+        # 8 tasks queued in 20 ms: each adds 2.5 ms, all six fit before D^q; one queued task
+        # in 20 ms: each adds 20 ms, and the later positions would be late there.
+        assert cloud_count(8) == 6
+        assert 0 < cloud_count(1) < 6
