@@ -66,6 +66,15 @@ __all__ = ["CdcoPolicy"]
 _TIE_BREAK = 1e-6
 
 
+def _tie_break(known, p_del):
+    """Between equal scores: a task that can still be on time takes the earliest start (it
+    spreads the slot); one that cannot takes the latest, behind the longest queue, where it
+    delays only tasks that are late already instead of work that can still be on time. So
+    tasks given up under overload pile up on one server, as in the hindsight oracle,
+    instead of making every queue late."""
+    return _TIE_BREAK * np.where(p_del > 0.0, known, -known)
+
+
 class _Servers(NamedTuple):
     """Per server, from the system state: queue delay (wait before a new task would start),
     link backlog, link rate, the wait each further queued task adds; the available ones."""
@@ -245,7 +254,7 @@ class CdcoPolicy(Policy):
                 min(float(cost[c * m + j]), 1.0)
                 + self.lambda_acc * (1.0 - p_del * float(succ[c * nm + self._model_idx[j]]))
                 + self.lambda_delay * (1.0 - p_del)
-                + _TIE_BREAK * known
+                + _TIE_BREAK * (known if p_del > 0.0 else -known)  # _tie_break
             )
             if score < best_score:
                 best, best_score, best_known, best_pd = j, score, known, p_del
@@ -315,9 +324,11 @@ class CdcoPolicy(Policy):
         k, m = rest.size, len(self.servers)
         # Columns per server: enough positions for every task that could still make its
         # deadline there (beyond, x < lo: P(delay ok) = 0), and enough in total for k tasks.
+        # A server on which no task of the slot can be on time gets a column per task: the
+        # tasks that are late everywhere may all go behind its queue (see _tie_break).
         slack = float(np.max(d_req[rest] - elapsed[rest])) - self.delay.lo
         reach = np.where(step > 0, np.floor((slack - qd) / np.maximum(step, 1e-9)) + 1 - off, k)
-        cap = np.clip(reach, 0, k).astype(np.int64)
+        cap = np.where(reach > 0, np.minimum(reach, k), k).astype(np.int64)
         if self.max_per_slot is not None:
             cap = np.minimum(cap, self.max_per_slot)
         cap = np.maximum(cap, -(-k // len(up)))
@@ -334,7 +345,7 @@ class CdcoPolicy(Policy):
         p_acc = self.success.bound[ctx[rest, None] * self._n_models + self._model_idx[col_server]]
         cost = self.cost.bound[ctx[rest, None] * m + col_server]
         score = expected_penalty(cost, p_acc, p_del, self.lambda_acc, self.lambda_delay)
-        score += _TIE_BREAK * known  # equal scores: prefer the earlier start, spread the slot
+        score += _tie_break(known, p_del)
         srv, p = solve_columns(score, col_server, col_pos)
         return srv, off[srv] + p
 

@@ -287,6 +287,31 @@ class TestOverload:
             )])  # fmt: skip
         return policy
 
+    def test_a_task_no_server_can_serve_in_time_goes_cheapest_behind_the_longest_queue(
+        self, servers_factory, task_factory
+    ):
+        servers = servers_factory(n_edge=2)
+        policy = self.trained(servers, task_factory)
+        now = 200.02
+        state = SystemState(now, (
+            ServerState("edge-1", queue_length=30, queue_delay_s=1.0),
+            ServerState("edge-2", queue_length=90, queue_delay_s=3.0),
+            ServerState("cloud", queue_length=5, queue_delay_s=0.05, link_backlog_s=1.0),
+        ))  # fmt: skip
+        hopeless = [task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.3, arrival_time=200.0)
+                    for _ in range(3)]  # fmt: skip
+        decisions = policy.assign(hopeless, state)
+        # Late everywhere: its accuracy is worth nothing, so not the accurate, costly cloud; and
+        # not the shorter edge queue, where it would delay tasks that can still be on time.
+        assert [d.server_id for d in decisions] == ["edge-2"] * 3
+        assert all(d.info["p_delay"] == 0.0 for d in decisions)
+        single = policy.assign([task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.3,
+                                             arrival_time=200.0)], state)[0]  # fmt: skip
+        assert single.server_id == "edge-2"
+        in_time = policy.assign([task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=1.5,
+                                              arrival_time=200.0)], state)[0]  # fmt: skip
+        assert in_time.server_id == "cloud"  # the cloud can still meet both: the cost is worth it
+
     def test_a_batching_servers_position_wait_is_its_queue_delay_per_queued_task(
         self, servers_factory, task_factory
     ):
