@@ -21,7 +21,10 @@ Per base arm the policy keeps, with confidence bounds (:mod:`.arms`):
   and the residual, one distribution for all positions, would be optimistic for the
   first tasks of a slot and pessimistic for the last;
 * cost U + phi * B (TFLOP + phi * WAN Mbit, :func:`~cdio_stream.system.cost.objective_cost`),
-  a mean with a lower confidence bound.
+  a mean with a lower confidence bound, keyed by (context, kind of server): servers of one
+  tier running one model on one device cost the same, so identical edge nodes share an arm
+  (and a task given up under overload sees them exactly equally cheap: the tie-break, not
+  the noise of separate estimates, picks the one it goes to).
 
 The oracle (:mod:`.slot_oracle`) minimises, over the position-expanded assignment,
 cost_lcb + lambda_acc * (1 - P(D <= D^q) P(A >= A^q)) + lambda_delay * (1 - P(D <= D^q))
@@ -64,6 +67,11 @@ from cdio_stream.system.network import NOMINAL_BPS
 __all__ = ["CdcoPolicy"]
 
 _TIE_BREAK = 1e-6
+
+
+def _kind(server: ServerSpec) -> tuple[str, str, str]:
+    """What a task's cost on ``server`` depends on: the tier (WAN or not), model and device."""
+    return (server.tier, server.model, server.device)
 
 
 def _tie_break(known, p_del):
@@ -148,7 +156,12 @@ class CdcoPolicy(Policy):
         self.success = MeanArms(n_ctx * self._n_models, side="upper", **kw)  # C1 met, per (context, model)
         self.accuracy = MeanArms(n_ctx * self._n_models, side="upper", **kw)  # mAP50, for the decision info
         self.delay = HistogramArms(m, *self.delay_range, self.delay_bins, **kw)  # D - D_known, per server
-        self.cost = MeanArms(n_ctx * m, side="lower", **kw)  # U + phi B, per (context, server)
+        # Cost arms per (context, kind of server): servers of one tier running one model on one
+        # device cost the same (the same TFLOP, the same WAN megabits), so they share one arm.
+        kinds = list(dict.fromkeys(_kind(s) for s in self.servers))
+        self._kind_idx = np.array([kinds.index(_kind(s)) for s in self.servers])
+        self._kinds = kinds
+        self.cost = MeanArms(n_ctx * len(kinds), side="lower", **kw)  # U + phi B, per (context, kind)
         self.cost_scale = 0.0  # running max of observed costs: normalises cost to [0, 1]
         self.inf_hat = np.zeros(m)  # EMA of inference seconds per server
         self.inf_n = np.zeros(m)
@@ -244,14 +257,14 @@ class CdcoPolicy(Policy):
         first = self.init_by_preference and not self.ctx_seen[c]
         self.ctx_seen[c] = True
         bits, elapsed = task.payload_bytes * 8.0, now - task.arrival_time
-        succ, cost = self.success.bound, self.cost.bound
+        succ, cost, nk = self.success.bound, self.cost.bound, len(self._kinds)
         qd, lb, bw = sv.qd, sv.lb, sv.bw
         best, best_score, best_known, best_pd = -1, math.inf, 0.0, 0.0
         for j in [self._init_server(task, sv, [0] * m)] if first else sv.up:
             known = elapsed + max(lb[j] + bits / bw[j], qd[j])
             p_del = self.delay.optimistic_cdf_one(j, task.d_req - known)
             score = (  # expected_penalty, in plain Python
-                min(float(cost[c * m + j]), 1.0)
+                min(float(cost[c * nk + self._kind_idx[j]]), 1.0)
                 + self.lambda_acc * (1.0 - p_del * float(succ[c * nm + self._model_idx[j]]))
                 + self.lambda_delay * (1.0 - p_del)
                 + _TIE_BREAK * (known if p_del > 0.0 else -known)  # _tie_break
@@ -271,7 +284,7 @@ class CdcoPolicy(Policy):
             "context": self._ctx_names[c],
             "mode": "init" if first else "ucb",
             "position": r,
-            "est_cost": float(self.cost.mean[c * len(self.servers) + j]),
+            "est_cost": float(self.cost.mean[c * len(self._kinds) + self._kind_idx[j]]),
             "est_acc": float(self.accuracy.mean[arm]),
             "p_acc": float(self.success.bound[arm]),
             "p_delay": p_del,
@@ -343,7 +356,7 @@ class CdcoPolicy(Policy):
         )
         p_del = self.delay.optimistic_cdf(col_server, d_req[rest, None] - known)
         p_acc = self.success.bound[ctx[rest, None] * self._n_models + self._model_idx[col_server]]
-        cost = self.cost.bound[ctx[rest, None] * m + col_server]
+        cost = self.cost.bound[ctx[rest, None] * len(self._kinds) + self._kind_idx[col_server]]
         score = expected_penalty(cost, p_acc, p_del, self.lambda_acc, self.lambda_delay)
         score += _tie_break(known, p_del)
         srv, p = solve_columns(score, col_server, col_pos)
@@ -351,7 +364,6 @@ class CdcoPolicy(Policy):
 
     # ------------------------------------------------------------------ learn
     def _feedback(self, items: list[Feedback]) -> None:
-        m = len(self.servers)
         for fb in items:
             entry = self.pending.pop(fb.task_id, None)
             if entry is None:
@@ -386,7 +398,7 @@ class CdcoPolicy(Policy):
             if cost > self.cost_scale:
                 self.cost_scale = cost
                 self.cost.set_time(self.cost.log_t, cost)
-            self.cost.update(c * m + j, cost)
+            self.cost.update(c * len(self._kinds) + int(self._kind_idx[j]), cost)
             self.inf_n[j] += 1
             w = max(1.0 / self.inf_n[j], self.inference_ema)
             self.inf_hat[j] += w * (fb.inference_s - self.inf_hat[j])
@@ -395,19 +407,21 @@ class CdcoPolicy(Policy):
                 self.bw_hat[j] = fb.bandwidth_bps if old == 0 else old + w * (fb.bandwidth_bps - old)
 
     def _with_servers(self, servers: tuple[ServerSpec, ...]) -> CdcoPolicy:
-        """Arms per (context, server) and per server are kept for the old servers; arms per
-        (context, model) follow the model by name; a new server or model starts unexplored."""
+        """Arms per server are kept for the old servers; arms per (context, model) and per
+        (context, kind of server) follow the model and the kind; a new server of a kind already
+        known shares its arms, a new server, model or kind starts unexplored."""
         new = CdcoPolicy(servers, name=self.name, **self.params())
-        m_old, m_new, n_ctx = len(self.servers), len(servers), self.space.n_contexts
+        m_old, n_ctx = len(self.servers), self.space.n_contexts
         old_models = sorted({s.model for s in self.servers})
         k_map = np.array([new._model_of[name] for name in old_models])  # old model index -> new
         for arms_old, arms_new in ((self.success, new.success), (self.accuracy, new.accuracy)):
             for attr in ("total", "n"):
                 src = getattr(arms_old, attr).reshape(n_ctx, self._n_models)
                 getattr(arms_new, attr).reshape(n_ctx, new._n_models)[:, k_map] = src
+        kind_map = np.array([new._kinds.index(kind) for kind in self._kinds])  # old kind index -> new
         for attr in ("total", "n"):
-            src = getattr(self.cost, attr).reshape(n_ctx, m_old)
-            getattr(new.cost, attr).reshape(n_ctx, m_new)[:, :m_old] = src
+            src = getattr(self.cost, attr).reshape(n_ctx, len(self._kinds))
+            getattr(new.cost, attr).reshape(n_ctx, len(new._kinds))[:, kind_map] = src
         new.delay.mass[:m_old] = self.delay.mass
         new.delay.n[:m_old] = self.delay.n
         for name in ("inf_hat", "inf_n", "bw_hat"):
@@ -453,11 +467,19 @@ class CdcoPolicy(Policy):
             "t": self.t,
             "unmatched": self.unmatched,
             "cost_scale": self.cost_scale,
+            "cost_arms": "kind",
             "pending": [[tid, c, j, d] for tid, (c, j, d) in self.pending.items()],
         }
         return header, {name: self._array(name) for name in self._ARRAYS}
 
     def _set_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if header.get("cost_arms") != "kind":  # saved with cost arms per (context, server): pool them
+            arrays = dict(arrays)
+            for name in ("cost.total", "cost.n"):
+                per_server = np.asarray(arrays[name]).reshape(self.space.n_contexts, len(self.servers))
+                pooled = np.zeros((self.space.n_contexts, len(self._kinds)))
+                np.add.at(pooled.T, self._kind_idx, per_server.T)
+                arrays[name] = pooled.reshape(-1)
         for name in self._ARRAYS:
             src, target = arrays[name], self._array(name)
             if src.shape != target.shape:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cdio_stream.policy import (
     CdcoPolicy,
@@ -331,3 +332,48 @@ class TestOverload:
         # in 20 ms: each adds 20 ms, and the later positions would be late there.
         assert cloud_count(8) == 6
         assert 0 < cloud_count(1) < 6
+
+
+class TestCostArms:
+    def test_servers_of_one_kind_share_a_cost_arm(self, servers_factory, task_factory, state_factory,
+                                                  feedback_factory):  # fmt: skip
+        servers = servers_factory(n_edge=2)  # edge-1 and edge-2: one tier, model and device
+        policy = make_policy("cdio", servers)
+        task = task_factory(preference=0.1)
+        d = policy.assign([task], state_factory(servers))[0]
+        assert d.server_id == "edge-1"  # Algorithm 1, step 1: bandwidth preference -> an edge
+        policy.feedback([feedback_factory(d, task, compute_tflop=0.2)])
+        c, nk = policy.space.index(task), len(policy._kinds)
+        arm = {
+            sid: c * nk + int(policy._kind_idx[policy.index[sid]]) for sid in ("edge-1", "edge-2", "cloud")
+        }
+        assert arm["edge-1"] == arm["edge-2"] != arm["cloud"]
+        assert policy.cost.n[arm["edge-2"]] == 1 and policy.cost.mean[arm["edge-2"]] == pytest.approx(0.2)
+        assert policy.cost.n[arm["cloud"]] == 0
+
+    def test_state_saved_with_cost_arms_per_server_is_pooled_on_restore(
+        self, servers_factory, task_factory, state_factory, feedback_factory
+    ):
+        servers = servers_factory(n_edge=2)
+        policy = make_policy("cdio", servers)
+        for _ in range(6):
+            tasks = [task_factory(preference=0.1) for _ in range(3)]
+            by_id = {t.task_id: t for t in tasks}
+            decisions = policy.assign(tasks, state_factory(servers))
+            policy.feedback([feedback_factory(d, by_id[d.task_id], compute_tflop=0.2 if d.server_id != "cloud" else 3.0)
+                             for d in decisions])  # fmt: skip
+        meta, arrays = policy.state_parts()
+        # The layout before cost arms were pooled: one arm per (context, server), no marker.
+        n_ctx, m = policy.space.n_contexts, len(servers)
+        per_server = {name: np.zeros((n_ctx, m)) for name in ("cost.total", "cost.n")}
+        kind, share = policy._kind_idx, np.bincount(policy._kind_idx)
+        for name, target in per_server.items():
+            pooled = arrays[name].reshape(n_ctx, -1)
+            for j in range(m):  # each kind's statistics split evenly over its servers
+                target[:, j] = pooled[:, kind[j]] / share[kind[j]]
+        legacy = {**arrays, **{k: v.reshape(-1) for k, v in per_server.items()}}
+        state = {k: v for k, v in meta["state"].items() if k != "cost_arms"}
+        restored = make_policy("cdio", servers)
+        restored.load_state_parts({**meta, "state": state}, legacy)
+        np.testing.assert_array_equal(restored.cost.n, policy.cost.n)
+        np.testing.assert_allclose(restored.cost.mean, policy.cost.mean)
