@@ -274,8 +274,8 @@ class TestOverload:
     """The edges are cheap and miss A^q, the cloud is costly and meets it; then queues grow."""
 
     @staticmethod
-    def trained(servers, task_factory, *, cloud_inference_s=0.01):
-        policy = make_policy("cdio", servers)
+    def trained(servers, task_factory, *, cloud_inference_s=0.01, **params):
+        policy = make_policy("cdio", servers, **params)
         idle = tuple(ServerState(s.id, queue_delay_s=0.0) for s in servers)
         for k in range(120):
             task = task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.6, arrival_time=float(k))
@@ -312,6 +312,27 @@ class TestOverload:
         in_time = policy.assign([task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=1.5,
                                               arrival_time=200.0)], state)[0]  # fmt: skip
         assert in_time.server_id == "cloud"  # the cloud can still meet both: the cost is worth it
+
+    def test_a_task_a_little_too_late_for_a_live_queue_does_not_take_its_place(
+        self, servers_factory, task_factory
+    ):
+        """Late by 60 ms behind edge-1's queue (the residual is never below 0.025 s there): not
+        credited as possibly on time, so it goes behind the queue that is late anyway."""
+        servers = servers_factory(n_edge=2)
+        policy = self.trained(servers, task_factory)
+        state = SystemState(200.02, (
+            ServerState("edge-1", queue_length=10, queue_delay_s=0.36),
+            ServerState("edge-2", queue_length=90, queue_delay_s=3.0),
+            ServerState("cloud", queue_length=5, queue_delay_s=0.05, link_backlog_s=1.0),
+        ))  # fmt: skip
+        d = policy.assign([task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.3,
+                                        arrival_time=200.0)], state)[0]  # fmt: skip
+        assert d.server_id == "edge-2" and d.info["p_delay"] == 0.0
+        # With the residual's support reaching 0.2 s below zero, the optimism credits it there.
+        wide = self.trained(servers, task_factory, delay_range=(-0.2, 1.0), delay_bins=240)
+        d = wide.assign([task_factory(preference=0.1, complexity=0.3, a_req=55.0, d_req=0.3,
+                                      arrival_time=200.0)], state)[0]  # fmt: skip
+        assert d.server_id == "edge-1" and d.info["p_delay"] > 0.0
 
     def test_a_batching_servers_position_wait_is_its_queue_delay_per_queued_task(
         self, servers_factory, task_factory
