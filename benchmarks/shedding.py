@@ -1,7 +1,8 @@
 """Overload with and without deadline-aware load shedding (``--shed never`` vs ``late``).
 
 One 960x540 video at 30 fps goes through the camera gateway (``cdio-stream camera``, in
-real time, newest frame wins) into the default pipeline of ``topics.yaml`` (preprocess,
+real time, newest frame wins; ``--cameras N`` runs N gateways at once, each its own stream
+of the video) into the default pipeline of ``topics.yaml`` (preprocess,
 scheduler with CDIO, inference for every server, sink: 8 workers) on a local throwaway
 broker, once per shed mode, each on topics of its own. Without a video file
 (``--video``), one is written with OpenCV from a seeded synthetic UA-DETRAC-format
@@ -12,7 +13,7 @@ share by stage, mean delay and queue p50 of the served frames. Prints a table an
 JSON.
 
     nice -n 10 .venv/bin/python benchmarks/shedding.py [--seconds 20] [--modes never,late] \\
-        [--video FILE] [--out benchmarks/results/shedding.json]
+        [--cameras 1] [--video FILE] [--out benchmarks/results/shedding.json]
 """
 
 from __future__ import annotations
@@ -48,22 +49,36 @@ def traffic_video(path: Path, seconds: float, seed: int) -> Path:
     return write_video(path, SynthConfig(sequences=1, frames=int(round(seconds * FPS)), fps=FPS, seed=seed))
 
 
-def camera(video: Path, settings: Settings, log: Path, delay_range: tuple[float, float]) -> dict:
-    """``cdio-stream camera VIDEO`` in real time; its summary line, parsed."""
+def cameras(video: Path, n: int, settings: Settings, log: Path, delay_range: tuple[float, float]) -> dict:
+    """``n`` gateways ``cdio-stream camera VIDEO --stream-id cam-k`` at once, in real time
+    (each its own stream of the same video); their summary lines, parsed and summed."""
     env = {
         **os.environ,
         "CDIO_KAFKA_BOOTSTRAP": settings.bootstrap,
         "CDIO_TOPIC_PREFIX": settings.topic_prefix,
     }
-    cmd = [sys.executable, "-m", "cdio_stream.cli", "camera", str(video), "--stream-id", "cam-1"]
-    cmd += ["--delay-range", *(str(d) for d in delay_range)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    log.write_text(out.stdout + out.stderr)
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("cam-1") and "captured=" in ln)
-    return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+    procs = []
+    for k in range(1, n + 1):
+        cmd = [sys.executable, "-m", "cdio_stream.cli", "camera", str(video), "--stream-id", f"cam-{k}"]
+        cmd += ["--delay-range", *(str(d) for d in delay_range)]
+        procs.append(
+            subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
+    total: Counter[str] = Counter()
+    with log.open("w") as fh:
+        for k, proc in enumerate(procs, start=1):
+            out, _ = proc.communicate()
+            fh.write(out)
+            if proc.returncode != 0:
+                raise SystemExit(f"camera cam-{k} exited with {proc.returncode}; see {log}")
+            line = next(ln for ln in out.splitlines() if ln.startswith(f"cam-{k} ") and "captured=" in ln)
+            total.update({key: int(v) for key, v in (kv.split("=") for kv in line.split()[1:])})
+    return dict(total)
 
 
-def run_mode(mode: str, video: Path, base: Settings, workdir: Path, timeout_s: float, delay_range) -> dict:
+def run_mode(
+    mode: str, video: Path, n_cameras: int, base: Settings, workdir: Path, timeout_s: float, delay_range
+) -> dict:
     settings = replace(base, topic_prefix=f"shed-{mode}-{time.time_ns()}.")
     topology = settings.topology()
     asyncio.run(create_topics(settings.bootstrap, topology))
@@ -72,10 +87,11 @@ def run_mode(mode: str, video: Path, base: Settings, workdir: Path, timeout_s: f
         for spec in pipeline_workers(topology, shed=mode):
             launcher.start(spec)
         ready_s = launcher.wait_ready(timeout_s=timeout_s)
-        print(f"[{mode}] {len(launcher.workers)} workers ready in {ready_s:.0f} s; camera starts", flush=True)
+        print(f"[{mode}] {len(launcher.workers)} workers ready in {ready_s:.0f} s; {n_cameras} camera(s) start",
+              flush=True)  # fmt: skip
         t0 = time.monotonic()
-        cam = camera(video, settings, workdir / f"camera-{mode}.log", delay_range)
-        print(f"[{mode}] camera done in {time.monotonic() - t0:.1f} s: {cam}", flush=True)
+        cam = cameras(video, n_cameras, settings, workdir / f"camera-{mode}.log", delay_range)
+        print(f"[{mode}] cameras done in {time.monotonic() - t0:.1f} s: {cam}", flush=True)
         collector = ResultCollector(settings.bootstrap, topology, keep_results=True)
         asyncio.run(collector.collect(lambda: cam["acked"], timeout_s=timeout_s, check=launcher.check))
         elapsed = time.monotonic() - t0
@@ -86,6 +102,7 @@ def run_mode(mode: str, video: Path, base: Settings, workdir: Path, timeout_s: f
     by_stage = Counter(r.expired for r in collector.results if r.expired is not None)
     return {
         "mode": mode,
+        "cameras": n_cameras,
         "delay_range_s": list(delay_range),
         "camera": cam,
         "results": m.count,
@@ -112,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="video length when one is generated (30 fps)")
     p.add_argument("--video", type=Path, help="a 960x540 video file to use instead")
     p.add_argument("--modes", default="never,late")
+    p.add_argument(
+        "--cameras",
+        type=int,
+        default=1,
+        help="camera gateways at once, each a stream of the video (default 1)",
+    )
     p.add_argument("--seed", type=int, default=3)
     p.add_argument(
         "--delay-range",
@@ -133,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         video = args.video or traffic_video(workdir / "traffic-960x540-30fps.avi", args.seconds, args.seed)
         base = replace(base, bootstrap=broker.bootstrap)
         for mode in args.modes.split(","):
-            rows.append(run_mode(mode, video, base, workdir, args.timeout, tuple(args.delay_range)))
+            rows.append(
+                run_mode(mode, video, args.cameras, base, workdir, args.timeout, tuple(args.delay_range))
+            )
         video_desc = str(args.video) if args.video else f"synthetic, {args.seconds:g} s, seed {args.seed}"
     load = os.getloadavg()
     print()
     lo, hi = args.delay_range
-    print(f"video: 960x540 @ 30 fps ({video_desc}); D^q ~ U[{lo:g}, {hi:g}] s; load average {load[0]:.1f}")
+    print(f"video: 960x540 @ 30 fps ({video_desc}), {args.cameras} camera(s); D^q ~ U[{lo:g}, {hi:g}] s; "
+          f"load average {load[0]:.1f}")  # fmt: skip
     head = (
         f"{'shed':6s} {'captured':>8s} {'published':>9s} {'results':>7s} {'served':>6s} {'expired':>7s} "
         f"{'(sched/inf)':>11s} {'expired %':>9s} {'delay ok, all':>13s} {'delay ok, served':>16s} "
@@ -155,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['stage_p50_p95_served_s']['queue'][0] * 1000:12.0f} {r['elapsed_s']:9.0f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"video": video_desc, "fps": FPS, "load_average": load, "runs": rows}
+    doc = {"video": video_desc, "fps": FPS, "cameras": args.cameras, "load_average": load, "runs": rows}
     args.out.write_text(json.dumps(doc, indent=2, allow_nan=True))
     print(f"wrote {args.out}")
     return 0
