@@ -129,9 +129,9 @@ async def assign_at_end(consumer, specs) -> None:
         await consumer.position(p)  # resolve "end" now, before anything is sent
 
 
-async def raw_hop(
-    bootstrap: str, topology: Topology, topic: TopicSpec, messages: list[Message], broker_pid: int | None
-) -> dict:
+@contextlib.asynccontextmanager
+async def frame_clients(bootstrap: str, topology: Topology):
+    """A consumer (assigned by the caller) and a frame producer, both started; stopped after."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -143,21 +143,33 @@ async def raw_hop(
     producer = create_frame_producer(bootstrap, topology)
     await start_client(producer, bootstrap)
     try:
+        yield consumer, producer
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def receive(consumer, n: int) -> float:
+    """Read until ``n`` records arrived; the time the last one came."""
+    got = 0
+    while got < n:
+        for records in (await consumer.getmany(timeout_ms=1000)).values():
+            got += len(records)
+    return time.perf_counter()
+
+
+async def raw_hop(
+    bootstrap: str, topology: Topology, topic: TopicSpec, messages: list[Message], broker_pid: int | None
+) -> dict:
+    async with frame_clients(bootstrap, topology) as (consumer, producer):
         await assign_at_end(consumer, [topic])
         broker0 = broker_cpu_s(broker_pid)
         cpu0, t0 = time.process_time(), time.perf_counter()
         sending = asyncio.create_task(publish(producer, topic.name, messages))
-        got = 0
-        while got < len(messages):
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                got += len(records)
-        t1 = time.perf_counter()
+        t1 = await receive(consumer, len(messages))
         await sending
         cpu = time.process_time() - cpu0
         broker = broker_cpu_s(broker_pid) - broker0
-    finally:
-        await producer.stop()
-        await consumer.stop()
     n = len(messages)
     return {
         "frames": n,
@@ -223,30 +235,13 @@ def run_relay_worker(source: str, sink: str) -> None:
 
 
 async def faust_hop_run(bootstrap, topology, source, sink, messages, pid, broker_pid) -> dict:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="latest",
-        max_partition_fetch_bytes=topology.max_message_bytes,
-        fetch_max_bytes=topology.max_message_bytes * 4,
-    )
-    await start_client(consumer, bootstrap)
-    producer = create_frame_producer(bootstrap, topology)
-    await start_client(producer, bootstrap)
-    try:
+    async with frame_clients(bootstrap, topology) as (consumer, producer):
         await assign_at_end(consumer, [sink])
         relay0, broker0, t0 = proc_cpu_s(pid), broker_cpu_s(broker_pid), time.perf_counter()
         sending = asyncio.create_task(publish(producer, source.name, messages))
-        got = 0
-        while got < len(messages):
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                got += len(records)
-        t1 = time.perf_counter()
+        t1 = await receive(consumer, len(messages))
         relay, broker = proc_cpu_s(pid) - relay0, broker_cpu_s(broker_pid) - broker0
         await sending
-    finally:
-        await producer.stop()
-        await consumer.stop()
     n = len(messages)
     return {
         "frames": n,
