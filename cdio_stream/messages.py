@@ -50,6 +50,7 @@ __all__ = [
     "AssignmentRoute",
     "assignment_route",
     "make_task_id",
+    "split_task_id",
     "encode_result",
     "decode_result",
     "encode_rpp_model",
@@ -91,6 +92,14 @@ class FrameMeta:
 def make_task_id(stream_id: str, frame_no: int) -> str:
     """A frame's task id: deterministic, so a re-read frame names the same task."""
     return f"{stream_id}/{frame_no}"
+
+
+def split_task_id(task_id: str) -> tuple[str, int]:
+    """(stream id, frame number) of a task id made by :func:`make_task_id`."""
+    stream_id, sep, frame_no = task_id.rpartition("/")
+    if not sep or not stream_id or not frame_no.isdigit():
+        raise MessageError(f"task id {task_id!r} is not <stream>/<frame number>")
+    return stream_id, int(frame_no)
 
 
 @dataclass(frozen=True)

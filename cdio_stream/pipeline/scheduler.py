@@ -50,12 +50,10 @@ from cdio_stream.errors import ConfigError, MessageError
 from cdio_stream.feedback import ReferencePlan
 from cdio_stream.messages import (
     Assignment,
-    Costs,
     PolicyView,
     Result,
     ServerAnnouncement,
     Task,
-    Timings,
     assignment_route,
     decode_result,
     decode_task,
@@ -63,7 +61,13 @@ from cdio_stream.messages import (
 from cdio_stream.pipeline.dead_letter import read_dead_letter
 from cdio_stream.pipeline.positions import InputPositions
 from cdio_stream.pipeline.servers import LOST_AFTER_S, SERVER_TIMEOUT_S
-from cdio_stream.pipeline.shedding import DEFAULT_SHED, check_shed_mode, expired_result, is_late
+from cdio_stream.pipeline.shedding import (
+    DEFAULT_SHED,
+    check_shed_mode,
+    expired_outcome,
+    expired_result,
+    is_late,
+)
 from cdio_stream.policy.base import Feedback, Policy, ServerState, SlotTask, SystemState
 from cdio_stream.policy.codec import decode_state, encode_state
 from cdio_stream.topology import ServerSpec, Topology
@@ -642,24 +646,15 @@ class SchedulerStage:
 def lost_task_result(task_id: str, pending: PendingTask, server: ServerSpec, now: float) -> Result:
     """The expired result of a task whose server was lost (:meth:`SchedulerStage.expire_lost`):
     built from what the scheduler kept of it, so it carries no features and no capture time."""
-    stream_id, frame_no = task_id.rsplit("/", 1)  # messages.make_task_id
-    waited_from = pending.created_at if pending.created_at is not None else pending.assigned_at
-    return Result(
-        task_id=task_id,
-        stream_id=stream_id,
-        frame_no=int(frame_no),
-        server_id=server.id,
-        tier=server.tier,
-        model=server.model,
+    return expired_outcome(
+        task_id,
+        server,
+        "scheduler",
+        now,
         a_req=pending.a_req,
         d_req=pending.d_req,
-        payload_bytes=0,
-        detections=(),
-        accuracy=None,
-        timings=Timings(preprocess=pending.preprocess_s, queue=max(0.0, now - waited_from)),
-        costs=Costs(),
-        completed_at=now,
-        expired="scheduler",
+        preprocess_s=pending.preprocess_s,
+        waited_from=pending.created_at if pending.created_at is not None else pending.assigned_at,
         source=pending.source,
     )
 

@@ -24,10 +24,18 @@ never shed: their task already has its served result.
 from __future__ import annotations
 
 from cdio_stream.errors import ConfigError
-from cdio_stream.messages import SHED_STAGES, Costs, Result, Task, Timings
+from cdio_stream.messages import SHED_STAGES, Costs, Result, Task, TaskFeatures, Timings, split_task_id
 from cdio_stream.topology import ServerSpec
 
-__all__ = ["SHED_MODES", "DEFAULT_SHED", "check_shed_mode", "elapsed_s", "is_late", "expired_result"]
+__all__ = [
+    "SHED_MODES",
+    "DEFAULT_SHED",
+    "check_shed_mode",
+    "elapsed_s",
+    "is_late",
+    "expired_result",
+    "expired_outcome",
+]
 
 SHED_MODES = ("never", "late")
 DEFAULT_SHED = "never"
@@ -51,27 +59,63 @@ def is_late(task: Task, now: float, remaining_s: float) -> bool:
 
 def expired_result(task: Task, server: ServerSpec, stage: str, now: float) -> Result:
     """The one outcome of a shed task: a delay failure on ``server``, nothing inferred or sent."""
-    if stage not in SHED_STAGES:
-        raise ValueError(f"shed stage must be one of {SHED_STAGES}, got {stage!r}")
     meta = task.frame.meta
-    return Result(
-        task_id=task.task_id,
-        stream_id=meta.stream_id,
-        frame_no=meta.frame_no,
-        server_id=server.id,
-        tier=server.tier,
-        model=server.model,
+    return expired_outcome(
+        task.task_id,
+        server,
+        stage,
+        now,
         a_req=meta.a_req,
         d_req=meta.d_req,
-        payload_bytes=0,
-        detections=(),
-        accuracy=None,
-        timings=Timings(preprocess=task.preprocess_s, queue=max(0.0, now - task.created_at)),
-        costs=Costs(),
-        completed_at=now,
+        preprocess_s=task.preprocess_s,
+        waited_from=task.created_at,
+        source=task.source,
         features=task.features,
         preference=task.preference,
         capture_time=meta.capture_time,
+    )
+
+
+def expired_outcome(
+    task_id: str,
+    server: ServerSpec,
+    stage: str,
+    now: float,
+    *,
+    a_req: float,
+    d_req: float,
+    preprocess_s: float,
+    waited_from: float,
+    source: str | None = None,
+    features: TaskFeatures | None = None,
+    preference: float | None = None,
+    capture_time: float | None = None,
+) -> Result:
+    """An expired result from what is known of the task (a shed task, or one whose server
+    was lost: :meth:`~cdio_stream.pipeline.scheduler.SchedulerStage.expire_lost`): no
+    detections, no accuracy, zero costs, its delay the preprocess time and the wait since
+    ``waited_from``."""
+    if stage not in SHED_STAGES:
+        raise ValueError(f"shed stage must be one of {SHED_STAGES}, got {stage!r}")
+    stream_id, frame_no = split_task_id(task_id)
+    return Result(
+        task_id=task_id,
+        stream_id=stream_id,
+        frame_no=frame_no,
+        server_id=server.id,
+        tier=server.tier,
+        model=server.model,
+        a_req=a_req,
+        d_req=d_req,
+        payload_bytes=0,
+        detections=(),
+        accuracy=None,
+        timings=Timings(preprocess=preprocess_s, queue=max(0.0, now - waited_from)),
+        costs=Costs(),
+        completed_at=now,
+        features=features,
+        preference=preference,
+        capture_time=capture_time,
         expired=stage,
-        source=task.source,
+        source=source,
     )

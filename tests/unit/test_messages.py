@@ -327,3 +327,12 @@ class TestPolicyView:
         edit(data)
         with pytest.raises(MessageError, match=message):
             decode_policy_view(orjson.dumps(data))
+
+
+def test_a_task_id_splits_back_into_stream_and_frame():
+    from cdio_stream.messages import make_task_id, split_task_id
+
+    assert split_task_id(make_task_id("cam/north", 12)) == ("cam/north", 12)  # a stream id may hold "/"
+    for bad in ("cam", "cam/", "/3", "cam/x"):
+        with pytest.raises(MessageError, match="is not <stream>/<frame number>"):
+            split_task_id(bad)
