@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from cdio_stream.errors import CdioError
+from cdio_stream.errors import CdioError, ConfigError
 from cdio_stream.pipeline.dead_letter import dead_letter, send_with_retries
 from cdio_stream.settings import Settings
 from cdio_stream.topology import Topology
@@ -43,6 +43,7 @@ __all__ = [
     "reason",
     "model_feed",
     "torch_threads",
+    "check_batching",
 ]
 
 log = logging.getLogger("cdio.agents")
@@ -59,6 +60,18 @@ class RoleOptions:
         """The worker's name (its log file, the launcher's key): the role's, unless one
         worker of the role runs per server."""
         return self.role
+
+
+def check_batching(batch_size: int, batch_ms: float) -> None:
+    """The micro-batch settings a role can run with (preprocess and inference share them).
+
+    A batch above 1 needs a wait above 0: with none, Faust's ``take`` has no timeout and
+    waits until the batch is full, so a quiet stream would never be served.
+    """
+    if batch_size < 1 or batch_ms < 0:
+        raise ConfigError(f"--batch-size must be >= 1 and --batch-ms >= 0, got {batch_size}, {batch_ms}")
+    if batch_size > 1 and batch_ms <= 0:
+        raise ConfigError("--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)")
 
 
 class Role(ABC):

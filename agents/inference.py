@@ -18,7 +18,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.base import DeadLetters, OutTopic, Role, RoleOptions, out_topic, raw_topic, reason
+from agents.base import (
+    DeadLetters,
+    OutTopic,
+    Role,
+    RoleOptions,
+    check_batching,
+    out_topic,
+    raw_topic,
+    reason,
+)
 from cdio_stream.errors import ConfigError
 from cdio_stream.pipeline.servers import HEARTBEAT_S
 from cdio_stream.pipeline.shedding import DEFAULT_SHED
@@ -55,6 +64,9 @@ class InferenceOptions(RoleOptions):
     batch_size: int = 1  # most assignments per detector call (1: one at a time, no waiting)
     batch_ms: float = 10.0  # longest wait to fill a batch (when batch_size > 1)
 
+    def __post_init__(self) -> None:
+        check_batching(self.batch_size, self.batch_ms)
+
     @property
     def worker_name(self) -> str:
         return f"{self.role}-{self.server_id}"
@@ -70,10 +82,6 @@ class Inference(Role):
         return self.options.server_id
 
     def build(self, settings: Settings, topology: Topology) -> None:
-        if self.options.batch_size > 1 and self.options.batch_ms <= 0:  # before the model loads
-            raise ConfigError(
-                "--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)"
-            )
         super().build(settings, self._joined(settings, topology))
 
     def _joined(self, settings: Settings, topology: Topology) -> Topology:

@@ -17,6 +17,7 @@ from agents.base import (
     DeadLetters,
     Role,
     RoleOptions,
+    check_batching,
     model_feed,
     out_topic,
     raw_topic,
@@ -40,6 +41,9 @@ class PreprocessOptions(RoleOptions):
     rpp_checkpoint: Path | None = None  # LSTM to start from (None: the shipped one, else the rule)
     batch_size: int = 16  # most frames per LSTM call
     batch_ms: float = 20.0  # longest wait to fill a batch
+
+    def __post_init__(self) -> None:
+        check_batching(self.batch_size, self.batch_ms)
 
 
 class Preprocess(Role):

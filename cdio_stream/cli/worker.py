@@ -196,9 +196,6 @@ def options(args: argparse.Namespace) -> RoleOptions:
 
 def _check(opts: RoleOptions) -> None:
     """Values no role can run with, by option (whichever roles have it)."""
-    size, ms = getattr(opts, "batch_size", 1), getattr(opts, "batch_ms", 0.0)
-    if size < 1 or ms < 0:
-        raise ConfigError(f"--batch-size must be >= 1 and --batch-ms >= 0, got {size}, {ms}")
     lost = getattr(opts, "lost_after_s", 0.0)
     if lost and lost < SERVER_TIMEOUT_S:
         raise ConfigError(

@@ -130,6 +130,9 @@ class TestChecks:
         [
             ("worker preprocess --batch-size 0", "--batch-size must be >= 1 and --batch-ms >= 0, got 0, 20.0"),
             ("worker inference --server e --batch-ms -1", "--batch-size must be >= 1 and --batch-ms >= 0, got 1, -1.0"),
+            # no wait closes a batch of 4: Faust's take would wait for the fourth frame forever
+            ("worker preprocess --batch-ms 0", "--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)"),
+            ("worker inference --server e --batch-size 4 --batch-ms 0", "--batch-ms must be > 0 with --batch-size above 1 (the wait that closes a batch)"),
             ("worker sink --dashboard-port 70000", "--dashboard-port must be 0-65535, got 70000"),
             ("worker sink --snapshot-s 0", "--snapshot-s must be > 0, got 0.0"),
             # refused for a role that takes no snapshots too, as before roles were objects
